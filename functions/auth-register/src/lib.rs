@@ -1,0 +1,63 @@
+//! `POST /api/auth/register`: creates an account and returns it with a token.
+
+use chat_core::auth::hash_password;
+use chat_core::domain::{DisplayName, Email, Password, PictureUrl, UserId};
+use chat_core::http::{json, json_body, serve};
+use chat_core::store::users::NewUser;
+use chat_core::{ApiError, ApiResult, App};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize)]
+struct Registration {
+    email: Email,
+    password: Password,
+    name: DisplayName,
+    #[serde(default)]
+    profile_picture: Option<PictureUrl>,
+}
+
+#[derive(Serialize)]
+struct Registered {
+    user_id: UserId,
+    email: String,
+    name: String,
+    profile_picture: Option<String>,
+    token: String,
+}
+
+pub async fn handler(app: &App, req: Request) -> Response<Body> {
+    serve(req, |req| register(app, req)).await
+}
+
+async fn register(app: &App, req: Request) -> ApiResult<Response<Body>> {
+    let body: Registration = json_body(&req)?;
+    // argon2 is deliberately slow: keep it off the async workers.
+    let password = body.password;
+    let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let user = app
+        .store
+        .create_user(NewUser {
+            email: body.email,
+            name: body.name,
+            profile_picture: body.profile_picture,
+            password_hash,
+        })
+        .await?;
+    let token = app.tokens.issue(user.user_id)?;
+    let profile = user.profile();
+    json(
+        StatusCode::CREATED,
+        &Registered {
+            user_id: profile.user_id,
+            email: profile.email,
+            name: profile.name,
+            profile_picture: profile.profile_picture,
+            token,
+        },
+    )
+}

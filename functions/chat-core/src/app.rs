@@ -1,0 +1,23 @@
+//! What every HTTP function builds once at cold start.
+
+use crate::auth::TokenKeys;
+use crate::config::{Config, ConfigError};
+use crate::store::Store;
+
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub tokens: TokenKeys,
+}
+
+impl App {
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self::from_config(Config::from_env()?).await)
+    }
+
+    pub async fn from_config(config: Config) -> Self {
+        let store = Store::from_config(&config).await;
+        let tokens = TokenKeys::from_config(&config);
+        Self { config, store, tokens }
+    }
+}

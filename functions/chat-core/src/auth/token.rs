@@ -1,0 +1,134 @@
+//! HS256 JWTs: the algorithm is pinned, and `iss`, `aud`, `exp`, `iat` and `sub` are required.
+
+use crate::config::Config;
+use crate::domain::UserId;
+use crate::error::ApiError;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub iat: u64,
+    pub exp: u64,
+    pub iss: String,
+    pub aud: String,
+}
+
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    header: Header,
+    issuer: String,
+    audience: String,
+    ttl_seconds: u64,
+}
+
+const ALGORITHM: Algorithm = Algorithm::HS256;
+
+impl TokenKeys {
+    pub fn from_config(config: &Config) -> Self {
+        let mut validation = Validation::new(ALGORITHM);
+        validation.set_issuer(&[&config.jwt_issuer]);
+        validation.set_audience(&[&config.jwt_audience]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        validation.leeway = 30;
+        Self {
+            encoding: EncodingKey::from_secret(&config.jwt_secret),
+            decoding: DecodingKey::from_secret(&config.jwt_secret),
+            validation,
+            header: Header::new(ALGORITHM),
+            issuer: config.jwt_issuer.clone(),
+            audience: config.jwt_audience.clone(),
+            ttl_seconds: config.token_ttl_seconds,
+        }
+    }
+
+    pub fn ttl_seconds(&self) -> u64 {
+        self.ttl_seconds
+    }
+
+    pub fn issue(&self, user: UserId) -> Result<String, ApiError> {
+        let now = chrono::Utc::now().timestamp().max(0) as u64;
+        let claims = Claims {
+            sub: user.to_string(),
+            iat: now,
+            exp: now + self.ttl_seconds,
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+        };
+        jsonwebtoken::encode(&self.header, &claims, &self.encoding).map_err(ApiError::internal)
+    }
+
+    /// The caller's id, or 401 for anything but a valid, unexpired token of ours.
+    pub fn verify(&self, token: &str) -> Result<UserId, ApiError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| ApiError::Unauthorized("invalid or expired token"))?;
+        let claims = data.claims;
+        // A token must not outlive the longest lifetime we ever issue.
+        if claims.exp.saturating_sub(claims.iat) > crate::config::MAX_TOKEN_TTL_SECONDS {
+            return Err(ApiError::Unauthorized("invalid or expired token"));
+        }
+        UserId::parse(&claims.sub).map_err(|_| ApiError::Unauthorized("invalid or expired token"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    fn keys() -> TokenKeys {
+        let config = Config::from_lookup(|k| match k {
+            "JWT_SECRET" => Some("0123456789abcdef0123456789abcdef".into()),
+            "TABLE_NAME" => Some("t".into()),
+            _ => None,
+        })
+        .unwrap();
+        TokenKeys::from_config(&config)
+    }
+
+    #[test]
+    fn round_trip() {
+        let keys = keys();
+        let user = UserId::generate();
+        assert_eq!(keys.verify(&keys.issue(user).unwrap()).unwrap(), user);
+    }
+
+    #[test]
+    fn refuses_other_algorithms_signatures_and_tampering() {
+        let keys = keys();
+        let token = keys.issue(UserId::generate()).unwrap();
+        let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
+        // alg=none with the same claims
+        let none = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        assert!(keys.verify(&format!("{none}.{}.", parts[1])).is_err());
+        // another algorithm with the same secret
+        let hs512 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS512),
+            &jsonwebtoken::decode::<Claims>(&token, &keys.decoding, &keys.validation).unwrap().claims,
+            &keys.encoding,
+        )
+        .unwrap();
+        assert!(keys.verify(&hs512).is_err());
+        // a flipped signature
+        parts[2] = parts[2].chars().rev().collect();
+        assert!(keys.verify(&parts.join(".")).is_err());
+        assert!(keys.verify("garbage").is_err());
+    }
+
+    #[test]
+    fn refuses_expired_foreign_audience_and_overlong_tokens() {
+        let keys = keys();
+        let now = chrono::Utc::now().timestamp() as u64;
+        let sign = |iat: u64, exp: u64, aud: &str| {
+            let claims = Claims { sub: UserId::generate().to_string(), iat, exp, iss: "serverless-chat".into(), aud: aud.into() };
+            jsonwebtoken::encode(&keys.header, &claims, &keys.encoding).unwrap()
+        };
+        assert!(keys.verify(&sign(now, now + 60, "serverless-chat-api")).is_ok());
+        assert!(keys.verify(&sign(now - 7200, now - 3600, "serverless-chat-api")).is_err());
+        assert!(keys.verify(&sign(now, now + 60, "someone-else")).is_err());
+        assert!(keys.verify(&sign(now, now + 90_000, "serverless-chat-api")).is_err());
+    }
+}

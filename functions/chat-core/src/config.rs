@@ -1,0 +1,89 @@
+//! Configuration, read once at cold start from the environment. The same variables are set by
+//! `template.yaml` on AWS and by the local stack.
+
+use std::env;
+
+#[derive(Clone)]
+pub struct Config {
+    /// `TABLE_NAME`: the single DynamoDB table.
+    pub table_name: String,
+    /// `DYNAMODB_ENDPOINT`: only set locally (moto, DynamoDB Local).
+    pub dynamodb_endpoint: Option<String>,
+    /// `JWT_SECRET`: at least 32 bytes (256 bits).
+    pub jwt_secret: Vec<u8>,
+    /// `JWT_ISSUER` / `JWT_AUDIENCE`.
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    /// `TOKEN_TTL_SECONDS`: 60 s to 24 h, default 1 h.
+    pub token_ttl_seconds: u64,
+    /// `WEBSOCKET_ENDPOINT`: the API Gateway management endpoint (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`).
+    pub websocket_endpoint: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    #[error("environment variable {0} is invalid: {1}")]
+    Invalid(&'static str, String),
+}
+
+pub const MIN_SECRET_BYTES: usize = 32;
+pub const MAX_TOKEN_TTL_SECONDS: u64 = 24 * 60 * 60;
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| env::var(key).ok())
+    }
+
+    /// Reads through `lookup` so tests can configure without touching the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |key: &'static str| {
+            lookup(key)
+                .filter(|v| !v.is_empty())
+                .ok_or(ConfigError::Missing(key))
+        };
+        let optional = |key: &str| lookup(key).filter(|v| !v.is_empty());
+
+        let jwt_secret = required("JWT_SECRET")?.into_bytes();
+        if jwt_secret.len() < MIN_SECRET_BYTES {
+            return Err(ConfigError::Invalid(
+                "JWT_SECRET",
+                format!("must be at least {MIN_SECRET_BYTES} bytes"),
+            ));
+        }
+        let token_ttl_seconds = match optional("TOKEN_TTL_SECONDS") {
+            None => 3600,
+            Some(raw) => raw
+                .parse::<u64>()
+                .ok()
+                .filter(|ttl| (60..=MAX_TOKEN_TTL_SECONDS).contains(ttl))
+                .ok_or_else(|| {
+                    ConfigError::Invalid("TOKEN_TTL_SECONDS", "must be 60 to 86400".into())
+                })?,
+        };
+        Ok(Self {
+            table_name: required("TABLE_NAME")?,
+            dynamodb_endpoint: optional("DYNAMODB_ENDPOINT"),
+            jwt_secret,
+            jwt_issuer: optional("JWT_ISSUER").unwrap_or_else(|| "serverless-chat".into()),
+            jwt_audience: optional("JWT_AUDIENCE").unwrap_or_else(|| "serverless-chat-api".into()),
+            token_ttl_seconds,
+            websocket_endpoint: optional("WEBSOCKET_ENDPOINT"),
+        })
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("table_name", &self.table_name)
+            .field("dynamodb_endpoint", &self.dynamodb_endpoint)
+            .field("jwt_secret", &"***")
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .field("token_ttl_seconds", &self.token_ttl_seconds)
+            .field("websocket_endpoint", &self.websocket_endpoint)
+            .finish()
+    }
+}

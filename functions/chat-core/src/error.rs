@@ -1,0 +1,85 @@
+//! The one error type every handler returns, and the one place it becomes an HTTP response.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Response};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method {method} is not allowed on this route")]
+    MethodNotAllowed { method: String, allow: Vec<&'static str> },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("too many requests, retry later")]
+    Throttled,
+    /// A dependency (DynamoDB, the AI provider) is unavailable. The detail is logged, never sent.
+    #[error("service temporarily unavailable")]
+    Unavailable(String),
+    /// Anything unexpected. The detail is logged, never sent.
+    #[error("internal server error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::BadRequest(message.into())
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::NotFound(message.into())
+    }
+
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        Self::Internal(detail.to_string())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Throttled => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The seed's envelope: `{"error":{"message":…,"status":N}}`.
+    pub fn body(&self) -> serde_json::Value {
+        json!({ "error": { "message": self.to_string(), "status": self.status().as_u16() } })
+    }
+
+    /// Logs what clients must not see, then builds the response.
+    pub fn into_response(self) -> Response<Body> {
+        match &self {
+            Self::Internal(detail) => tracing::error!(error = %detail, "request failed"),
+            Self::Unavailable(detail) => tracing::warn!(error = %detail, "dependency unavailable"),
+            _ => tracing::debug!(error = %self, "request refused"),
+        }
+        let mut builder = Response::builder()
+            .status(self.status())
+            .header("content-type", "application/json");
+        if let Self::MethodNotAllowed { allow, .. } = &self {
+            builder = builder.header("allow", allow.join(", "));
+        }
+        builder
+            .body(Body::from(self.body().to_string()))
+            .expect("static response parts are valid")
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

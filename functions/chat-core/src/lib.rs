@@ -1,0 +1,19 @@
+//! Shared code for the chat functions: configuration, errors, auth, domain types, storage.
+//! Each function crate under `functions/` is a thin Lambda around one handler that uses this.
+
+pub mod agent;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod messaging;
+pub mod paging;
+pub mod routes;
+pub mod store;
+pub mod telemetry;
+pub mod views;
+
+pub use app::App;
+pub use error::{ApiError, ApiResult};

@@ -1,0 +1,187 @@
+//! Conversations: the META item, one membership item per human participant, and the
+//! activity-ordered inbox (GSI1) built from memberships.
+
+use super::items::{ConversationItem, MembershipItem, UserItem};
+use super::{Store, Transact, cursor, from_item, key_item, keys, s, sdk_error, to_item};
+use crate::agent;
+use crate::domain::{ConversationId, UserId};
+use crate::error::ApiError;
+use crate::paging::{Page, PageRequest};
+use crate::views::{ConversationView, now_timestamp};
+use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+
+pub enum Created {
+    New(ConversationItem),
+    Existing(ConversationItem),
+}
+
+/// Position in a user's inbox; the GSI key is rebuilt from it for the caller only, so a
+/// forged cursor can never read someone else's inbox.
+#[derive(Serialize, Deserialize)]
+struct InboxCursor {
+    c: ConversationId,
+    s: String,
+}
+
+impl ConversationItem {
+    pub fn new(id: ConversationId, is_ai: bool, participants: Vec<UserId>) -> Self {
+        let key = keys::conversation(id);
+        let now = now_timestamp();
+        Self {
+            pk: key.pk,
+            sk: key.sk,
+            conversation_id: id,
+            is_ai,
+            participants,
+            created_at: now.clone(),
+            updated_at: now,
+            last_message: None,
+            last_message_id: None,
+        }
+    }
+
+    /// Who gets an inbox entry: every participant except the agent.
+    pub fn members(&self) -> impl Iterator<Item = UserId> + '_ {
+        self.participants.iter().copied().filter(|p| *p != agent::AGENT_ID)
+    }
+
+    pub fn membership_for(&self, user: UserId) -> MembershipItem {
+        let key = keys::membership(user, self.conversation_id);
+        MembershipItem {
+            pk: key.pk,
+            sk: key.sk,
+            gsi1pk: keys::inbox_pk(user),
+            gsi1sk: keys::inbox_sk(&self.updated_at, &self.created_at, self.conversation_id),
+            conversation_id: self.conversation_id,
+            is_ai: self.is_ai,
+            participants: self.participants.clone(),
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
+            last_message: self.last_message.clone(),
+        }
+    }
+}
+
+impl Store {
+    pub async fn conversation(&self, id: ConversationId) -> Result<Option<ConversationItem>, ApiError> {
+        self.get("get conversation", &keys::conversation(id)).await
+    }
+
+    /// The conversation, but only for one of its participants: anyone else gets the same 404
+    /// as for a conversation that does not exist.
+    pub async fn conversation_for(&self, id: ConversationId, user: UserId) -> Result<ConversationItem, ApiError> {
+        match self.conversation(id).await? {
+            Some(conversation) if conversation.has_participant(user) => Ok(conversation),
+            _ => Err(ApiError::not_found("conversation not found")),
+        }
+    }
+
+    /// A user's profile and a conversation, in one round trip.
+    pub async fn user_and_conversation(
+        &self,
+        user: UserId,
+        conversation: ConversationId,
+    ) -> Result<(Option<UserItem>, Option<ConversationItem>), ApiError> {
+        let wanted = KeysAndAttributes::builder()
+            .keys(key_item(&keys::user(user))?)
+            .keys(key_item(&keys::conversation(conversation))?)
+            .consistent_read(true)
+            .build()
+            .map_err(ApiError::internal)?;
+        let mut request = [(self.table.clone(), wanted)].into_iter().collect();
+        let (mut found_user, mut found_conversation) = (None, None);
+        // BatchGetItem may hand back keys unprocessed under load; ask again for just those.
+        for _ in 0..5 {
+            let out = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(request))
+                .send()
+                .await
+                .map_err(|e| sdk_error("get user and conversation", e))?;
+            for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                match item.get(keys::SK).and_then(|v| v.as_s().ok()).map(String::as_str) {
+                    Some("META") => found_conversation = Some(from_item(item)?),
+                    _ => found_user = Some(from_item(item)?),
+                }
+            }
+            match out.unprocessed_keys.filter(|k| !k.is_empty()) {
+                Some(rest) => request = rest,
+                None => return Ok((found_user, found_conversation)),
+            }
+        }
+        Err(ApiError::Unavailable("batch get kept returning unprocessed keys".into()))
+    }
+
+    /// Creates the conversation with its memberships in one transaction. The META put is
+    /// conditional, so for a direct pair (whose id is derived from its members) a second
+    /// creation — also a racing one — finds the first instead of making a duplicate.
+    pub async fn create_conversation(&self, conversation: ConversationItem) -> Result<Created, ApiError> {
+        let mut actions: Vec<TransactWriteItem> = vec![self.put(to_item(&conversation)?, Some("attribute_not_exists(PK)"))?];
+        for member in conversation.members() {
+            actions.push(self.put(to_item(&conversation.membership_for(member))?, None)?);
+        }
+        if conversation.is_ai {
+            // Idempotent upsert: the agent's profile exists as soon as anyone talks to it.
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(to_item(&agent::profile_item())?))
+                .build()
+                .map_err(ApiError::internal)?;
+            actions.push(TransactWriteItem::builder().put(put).build());
+        }
+        match self.transact("create conversation", actions).await? {
+            Transact::Committed => Ok(Created::New(conversation)),
+            Transact::ConditionFailed(_) => {
+                let existing = self
+                    .conversation(conversation.conversation_id)
+                    .await?
+                    .ok_or_else(|| ApiError::internal("conversation vanished after a conflict"))?;
+                Ok(Created::Existing(existing))
+            }
+        }
+    }
+
+    /// The user's conversations, most recent activity first.
+    pub async fn list_conversations(&self, user: UserId, page: &PageRequest) -> Result<Page<ConversationView>, ApiError> {
+        let start = match &page.cursor {
+            None => None,
+            Some(raw) => {
+                let at: InboxCursor = cursor::decode(raw)?;
+                let key = keys::membership(user, at.c);
+                Some(
+                    [
+                        (keys::PK.to_string(), s(key.pk)),
+                        (keys::SK.to_string(), s(key.sk)),
+                        (keys::GSI1PK.to_string(), s(keys::inbox_pk(user))),
+                        (keys::GSI1SK.to_string(), s(at.s)),
+                    ]
+                    .into(),
+                )
+            }
+        };
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(keys::inbox_pk(user)))
+            .scan_index_forward(false)
+            .set_exclusive_start_key(start)
+            .limit(page.limit as i32 + 1)
+            .send()
+            .await
+            .map_err(|e| sdk_error("list conversations", e))?;
+        let truncated = out.last_evaluated_key.is_some();
+        let items: Vec<MembershipItem> = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
+        Ok(Page::from_overfetch(
+            items,
+            page.limit,
+            truncated,
+            |m| cursor::encode(&InboxCursor { c: m.conversation_id, s: m.gsi1sk.clone() }),
+            MembershipItem::view,
+        ))
+    }
+}

@@ -1,0 +1,152 @@
+//! The stored shapes. Each is a serde struct written and read with serde_dynamo.
+
+use crate::domain::{ClientMessageId, ConversationId, DisplayName, Email, MessageId, PictureUrl, UserId};
+use crate::views::{ConversationView, MessageView, Profile};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    #[serde(rename = "GSI1PK")]
+    pub gsi1pk: String,
+    #[serde(rename = "GSI1SK")]
+    pub gsi1sk: String,
+    pub user_id: UserId,
+    pub email: Email,
+    pub name: DisplayName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_picture: Option<PictureUrl>,
+    pub created_at: String,
+}
+
+impl UserItem {
+    pub fn profile(&self) -> Profile {
+        Profile {
+            user_id: self.user_id,
+            email: self.email.to_string(),
+            name: self.name.to_string(),
+            profile_picture: self.profile_picture.as_ref().map(ToString::to_string),
+        }
+    }
+}
+
+/// Claims an email address and holds the password hash, apart from the profile so that no
+/// profile read can ever carry the hash.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CredentialsItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub user_id: UserId,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConversationItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub conversation_id: ConversationId,
+    pub is_ai: bool,
+    pub participants: Vec<UserId>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_message: Option<MessageView>,
+    /// Mirrors `last_message.message_id` at the top level for the update condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_message_id: Option<MessageId>,
+}
+
+impl ConversationItem {
+    pub fn view(&self) -> ConversationView {
+        ConversationView {
+            conversation_id: self.conversation_id,
+            is_ai: self.is_ai,
+            participants: self.participants.clone(),
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
+            last_message: self.last_message.clone(),
+        }
+    }
+
+    pub fn has_participant(&self, user: UserId) -> bool {
+        self.participants.contains(&user)
+    }
+}
+
+/// One user's copy of a conversation summary; GSI1 orders a user's copies by activity.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MembershipItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    #[serde(rename = "GSI1PK")]
+    pub gsi1pk: String,
+    #[serde(rename = "GSI1SK")]
+    pub gsi1sk: String,
+    pub conversation_id: ConversationId,
+    pub is_ai: bool,
+    pub participants: Vec<UserId>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_message: Option<MessageView>,
+}
+
+impl MembershipItem {
+    pub fn view(&self) -> ConversationView {
+        ConversationView {
+            conversation_id: self.conversation_id,
+            is_ai: self.is_ai,
+            participants: self.participants.clone(),
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
+            last_message: self.last_message.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MessageItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub conversation_id: ConversationId,
+    pub message_id: MessageId,
+    pub sender_id: UserId,
+    pub message: String,
+    pub timestamp: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_message_id: Option<ClientMessageId>,
+}
+
+impl MessageItem {
+    pub fn view(&self) -> MessageView {
+        MessageView {
+            message_id: self.message_id,
+            sender_id: self.sender_id,
+            message: self.message.clone(),
+            timestamp: self.timestamp.clone(),
+        }
+    }
+}
+
+/// Remembers which message a `client_message_id` produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdempotencyItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub message_id: MessageId,
+    pub message: String,
+    pub timestamp: String,
+}

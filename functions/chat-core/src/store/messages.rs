@@ -1,0 +1,193 @@
+//! Messages: stored in their conversation's partition under time-ordered ids, with the
+//! conversation summary and idempotency record written in the same transaction.
+
+use super::items::{ConversationItem, IdempotencyItem, MessageItem};
+use super::{Store, Transact, from_item, key_item, keys, s, sdk_error, to_item, to_value};
+use crate::domain::{ClientMessageId, ConversationId, MessageId, MessageText, UserId};
+use crate::error::ApiError;
+use crate::views::{MessageView, now_timestamp};
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+
+pub enum Posted {
+    /// Newly stored: push it.
+    Stored(MessageItem),
+    /// A retry of a message already stored: answer with it, push nothing.
+    Replayed(MessageView),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum HistoryPage {
+    Latest,
+    Before(MessageId),
+    After(MessageId),
+}
+
+pub struct History {
+    /// Oldest first.
+    pub messages: Vec<MessageView>,
+    /// More messages remain beyond the page (older for Latest/Before, newer for After).
+    pub more: bool,
+}
+
+impl Store {
+    /// Stores a message and moves the conversation's `last_message` forward.
+    ///
+    /// Actions, in order: the idempotency claim (when a `client_message_id` is given), the
+    /// message, then the summary updates. The summary updates are conditional on this message
+    /// being newer than the current `last_message`; if a newer one got there first, the message
+    /// is stored without touching the summary, so `last_message` never moves backwards.
+    pub async fn post_message(
+        &self,
+        conversation: &ConversationItem,
+        sender: UserId,
+        text: MessageText,
+        client_message_id: Option<ClientMessageId>,
+    ) -> Result<Posted, ApiError> {
+        let id = MessageId::generate();
+        let key = keys::message(conversation.conversation_id, id);
+        let message = MessageItem {
+            pk: key.pk,
+            sk: key.sk,
+            conversation_id: conversation.conversation_id,
+            message_id: id,
+            sender_id: sender,
+            message: text.into(),
+            timestamp: now_timestamp(),
+            client_message_id,
+        };
+        let idempotency = client_message_id.map(|client| {
+            let key = keys::idempotency(conversation.conversation_id, sender, client);
+            IdempotencyItem {
+                pk: key.pk,
+                sk: key.sk,
+                message_id: id,
+                message: message.message.clone(),
+                timestamp: message.timestamp.clone(),
+            }
+        });
+
+        let mut with_summary = true;
+        for _ in 0..3 {
+            let mut actions = Vec::new();
+            if let Some(claim) = &idempotency {
+                actions.push(self.put(to_item(claim)?, Some("attribute_not_exists(PK)"))?);
+            }
+            actions.push(self.put(to_item(&message)?, Some("attribute_not_exists(PK)"))?);
+            let summary_at = actions.len();
+            if with_summary {
+                actions.extend(self.summary_updates(conversation, &message)?);
+            }
+            match self.transact("post message", actions).await? {
+                Transact::Committed => return Ok(Posted::Stored(message)),
+                Transact::ConditionFailed(failed) if idempotency.is_some() && failed.contains(&0) => {
+                    return self.replay(conversation.conversation_id, sender, client_message_id, &message.message).await;
+                }
+                Transact::ConditionFailed(failed) if with_summary && failed.iter().all(|i| *i == summary_at) => {
+                    with_summary = false;
+                }
+                Transact::ConditionFailed(failed) => {
+                    return Err(ApiError::internal(format!("post message: unexpected condition failure at {failed:?}")));
+                }
+            }
+        }
+        Err(ApiError::internal("post message: retries exhausted"))
+    }
+
+    fn summary_updates(&self, conversation: &ConversationItem, message: &MessageItem) -> Result<Vec<TransactWriteItem>, ApiError> {
+        let view = to_value(&message.view())?;
+        let mut updates = vec![
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key_item(&keys::conversation(conversation.conversation_id))?))
+                .update_expression("SET updated_at = :ts, last_message = :lm, last_message_id = :mid")
+                .condition_expression("attribute_exists(PK) AND (attribute_not_exists(last_message_id) OR last_message_id < :mid)")
+                .expression_attribute_values(":ts", s(&message.timestamp))
+                .expression_attribute_values(":lm", view.clone())
+                .expression_attribute_values(":mid", s(message.message_id.to_string()))
+                .build()
+                .map_err(ApiError::internal)?,
+        ];
+        for member in conversation.members() {
+            let sort = keys::inbox_sk(&message.timestamp, &conversation.created_at, conversation.conversation_id);
+            updates.push(
+                Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key_item(&keys::membership(member, conversation.conversation_id))?))
+                    .update_expression("SET updated_at = :ts, last_message = :lm, GSI1SK = :sort")
+                    .condition_expression("attribute_exists(PK)")
+                    .expression_attribute_values(":ts", s(&message.timestamp))
+                    .expression_attribute_values(":lm", view.clone())
+                    .expression_attribute_values(":sort", s(sort))
+                    .build()
+                    .map_err(ApiError::internal)?,
+            );
+        }
+        Ok(updates.into_iter().map(|u| TransactWriteItem::builder().update(u).build()).collect())
+    }
+
+    /// The first message stored under this `client_message_id`, or 409 when the text differs.
+    async fn replay(
+        &self,
+        conversation: ConversationId,
+        sender: UserId,
+        client_message_id: Option<ClientMessageId>,
+        text: &str,
+    ) -> Result<Posted, ApiError> {
+        let client = client_message_id.ok_or_else(|| ApiError::internal("replay without client id"))?;
+        let claim: IdempotencyItem = self
+            .get("get idempotency claim", &keys::idempotency(conversation, sender, client))
+            .await?
+            .ok_or_else(|| ApiError::internal("idempotency claim vanished"))?;
+        if claim.message != text {
+            return Err(ApiError::Conflict(
+                "client_message_id was already used for a different message".into(),
+            ));
+        }
+        Ok(Posted::Replayed(MessageView {
+            message_id: claim.message_id,
+            sender_id: sender,
+            message: claim.message,
+            timestamp: claim.timestamp,
+        }))
+    }
+
+    /// One page of history. Message sort keys are `MSG#<uuid v7>`; the range stays inside the
+    /// `MSG#` prefix and excludes the boundary message itself.
+    pub async fn history(&self, conversation: ConversationId, page: HistoryPage, limit: usize) -> Result<History, ApiError> {
+        let prefix = keys::MESSAGE_PREFIX;
+        // '$' is the character after '#': "MSG$" is above every message key.
+        let prefix_end = "MSG$";
+        let (low, high, boundary, newest_first) = match page {
+            HistoryPage::Latest => (prefix.to_string(), prefix_end.to_string(), None, true),
+            HistoryPage::Before(id) => (prefix.to_string(), keys::message_sk(id), Some(id), true),
+            HistoryPage::After(id) => (keys::message_sk(id), prefix_end.to_string(), Some(id), false),
+        };
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND SK BETWEEN :low AND :high")
+            .expression_attribute_values(":pk", s(keys::conversation_pk(conversation)))
+            .expression_attribute_values(":low", s(low))
+            .expression_attribute_values(":high", s(high))
+            .scan_index_forward(!newest_first)
+            .limit(limit as i32 + 2)
+            .send()
+            .await
+            .map_err(|e| sdk_error("read history", e))?;
+        let truncated = out.last_evaluated_key.is_some();
+        let mut messages: Vec<MessageView> = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| from_item::<MessageItem>(item).map(|m| m.view()))
+            .filter(|m| !matches!((m, boundary), (Ok(m), Some(b)) if m.message_id == b))
+            .collect::<Result<_, _>>()?;
+        let more = messages.len() > limit || truncated;
+        messages.truncate(limit);
+        if newest_first {
+            messages.reverse();
+        }
+        Ok(History { messages, more })
+    }
+}

@@ -1,0 +1,206 @@
+//! DynamoDB access. Every operation is a GetItem, BatchGetItem, Query or transaction on keys
+//! from [`keys`]; nothing here scans.
+
+pub mod conversations;
+pub mod items;
+pub mod keys;
+pub mod messages;
+pub mod users;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::time::Duration;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    /// Builds the client from the Lambda environment (region and credentials from env vars).
+    pub async fn from_config(config: &Config) -> Self {
+        let mut loader = aws_config::from_env();
+        if let Some(endpoint) = &config.dynamodb_endpoint {
+            loader = loader.endpoint_url(endpoint);
+        }
+        let sdk = loader.load().await;
+        Self::new(Client::new(&sdk), config.table_name.clone())
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+pub(crate) fn to_item<T: Serialize>(value: &T) -> Result<Item, ApiError> {
+    serde_dynamo::to_item(value).map_err(|e| ApiError::internal(format!("serialize item: {e}")))
+}
+
+pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, ApiError> {
+    serde_dynamo::from_item(item).map_err(|e| ApiError::internal(format!("corrupt item: {e}")))
+}
+
+pub(crate) fn to_value<T: Serialize>(value: &T) -> Result<AttributeValue, ApiError> {
+    serde_dynamo::to_attribute_value(value)
+        .map_err(|e| ApiError::internal(format!("serialize value: {e}")))
+}
+
+pub(crate) fn key_item(key: &keys::Key) -> Result<Item, ApiError> {
+    to_item(key)
+}
+
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+/// Throttling and outages are 503 (the client may retry); anything else is a 500.
+pub(crate) fn sdk_error<E, R>(op: &str, err: SdkError<E, R>) -> ApiError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let unavailable = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+        SdkError::ServiceError(service) => matches!(
+            service.err().code(),
+            Some(
+                "ThrottlingException"
+                    | "ProvisionedThroughputExceededException"
+                    | "RequestLimitExceeded"
+                    | "InternalServerError"
+                    | "ServiceUnavailable"
+                    | "LimitExceededException"
+            )
+        ),
+        _ => false,
+    };
+    let detail = format!("{op}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&err));
+    if unavailable { ApiError::Unavailable(detail) } else { ApiError::Internal(detail) }
+}
+
+/// Outcome of a transaction whose conditions may legitimately fail.
+pub(crate) enum Transact {
+    Committed,
+    /// Indexes of the actions whose condition failed.
+    ConditionFailed(Vec<usize>),
+}
+
+impl Store {
+    /// Runs a transaction, retrying (with jittered backoff) only when DynamoDB cancels it for a
+    /// conflict with another transaction on the same items; conditions are reported, not retried.
+    pub(crate) async fn transact(
+        &self,
+        op: &str,
+        actions: Vec<TransactWriteItem>,
+    ) -> Result<Transact, ApiError> {
+        const ATTEMPTS: u32 = 6;
+        for attempt in 1..=ATTEMPTS {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(actions.clone()))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(Transact::Committed),
+                Err(err) => err,
+            };
+            let reasons: Option<Vec<Option<String>>> = match &err {
+                SdkError::ServiceError(service) => match service.err() {
+                    TransactWriteItemsError::TransactionCanceledException(cancel) => Some(
+                        cancel
+                            .cancellation_reasons()
+                            .iter()
+                            .map(|r| r.code().map(str::to_string))
+                            .collect(),
+                    ),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let Some(reasons) = reasons else { return Err(sdk_error(op, err)) };
+            let failed: Vec<usize> = reasons
+                .iter()
+                .enumerate()
+                .filter(|(_, code)| code.as_deref() == Some("ConditionalCheckFailed"))
+                .map(|(i, _)| i)
+                .collect();
+            if !failed.is_empty() {
+                return Ok(Transact::ConditionFailed(failed));
+            }
+            let conflict = reasons.iter().any(|code| {
+                matches!(code.as_deref(), Some("TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"))
+            });
+            if !conflict || attempt == ATTEMPTS {
+                return Err(sdk_error(op, err));
+            }
+            let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 20;
+            tokio::time::sleep(Duration::from_millis(10 * 2u64.pow(attempt) + jitter)).await;
+        }
+        unreachable!("the loop returns on its last attempt")
+    }
+
+    pub(crate) fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, ApiError> {
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_string))
+            .build()
+            .map_err(ApiError::internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Reads one item, strongly consistent: callers act on what they read.
+    pub(crate) async fn get<T: DeserializeOwned>(&self, op: &str, key: &keys::Key) -> Result<Option<T>, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(key)?))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error(op, e))?;
+        out.item.map(from_item).transpose()
+    }
+}
+
+/// An opaque page cursor: base64url of a small JSON value. Anything that does not decode to
+/// the expected shape is a 400, never a 500.
+pub mod cursor {
+    use crate::error::ApiError;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
+
+    pub fn encode<T: Serialize>(value: &T) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).expect("cursor serializes"))
+    }
+
+    pub fn decode<T: DeserializeOwned>(raw: &str) -> Result<T, ApiError> {
+        URL_SAFE_NO_PAD
+            .decode(raw)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or_else(|| ApiError::bad_request("cursor is invalid"))
+    }
+}

@@ -1,0 +1,95 @@
+//! Users: registration (email claim + profile in one transaction), login lookup, profiles.
+
+use super::items::{CredentialsItem, UserItem};
+use super::{Store, Transact, cursor, from_item, keys, s, sdk_error, to_item};
+use crate::domain::{DisplayName, Email, PictureUrl, UserId};
+use crate::error::ApiError;
+use crate::paging::{Page, PageRequest};
+use crate::views::{Profile, now_timestamp};
+
+pub struct NewUser {
+    pub email: Email,
+    pub name: DisplayName,
+    pub profile_picture: Option<PictureUrl>,
+    pub password_hash: String,
+}
+
+impl Store {
+    /// One transaction: both puts are conditional, so a taken email (also in a race) stores nothing.
+    pub async fn create_user(&self, new: NewUser) -> Result<UserItem, ApiError> {
+        let user_id = UserId::generate();
+        let profile_key = keys::user(user_id);
+        let email_key = keys::email(&new.email);
+        let user = UserItem {
+            pk: profile_key.pk,
+            sk: profile_key.sk,
+            gsi1pk: keys::USERS_INDEX_PK.into(),
+            gsi1sk: keys::users_index_sk(user_id),
+            user_id,
+            email: new.email,
+            name: new.name,
+            profile_picture: new.profile_picture,
+            created_at: now_timestamp(),
+        };
+        let credentials = CredentialsItem {
+            pk: email_key.pk,
+            sk: email_key.sk,
+            user_id,
+            password_hash: new.password_hash,
+        };
+        let actions = vec![
+            self.put(to_item(&credentials)?, Some("attribute_not_exists(PK)"))?,
+            self.put(to_item(&user)?, Some("attribute_not_exists(PK)"))?,
+        ];
+        match self.transact("register", actions).await? {
+            Transact::Committed => Ok(user),
+            Transact::ConditionFailed(_) => {
+                Err(ApiError::Conflict("email is already registered".into()))
+            }
+        }
+    }
+
+    pub async fn credentials(&self, email: &Email) -> Result<Option<CredentialsItem>, ApiError> {
+        self.get("get credentials", &keys::email(email)).await
+    }
+
+    pub async fn user(&self, id: UserId) -> Result<Option<UserItem>, ApiError> {
+        self.get("get user", &keys::user(id)).await
+    }
+
+    /// Profiles in registration order, from the USERS partition of GSI1.
+    pub async fn list_users(&self, page: &PageRequest) -> Result<Page<Profile>, ApiError> {
+        let start = match &page.cursor {
+            None => None,
+            Some(raw) => {
+                let after: UserId = cursor::decode(raw)?;
+                let key = keys::user(after);
+                Some(
+                    [
+                        (keys::PK.to_string(), s(key.pk)),
+                        (keys::SK.to_string(), s(key.sk)),
+                        (keys::GSI1PK.to_string(), s(keys::USERS_INDEX_PK)),
+                        (keys::GSI1SK.to_string(), s(keys::users_index_sk(after))),
+                    ]
+                    .into(),
+                )
+            }
+        };
+        // One extra item tells whether another page exists, so `Link` never points at nothing.
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(keys::USERS_INDEX_PK))
+            .set_exclusive_start_key(start)
+            .limit(page.limit as i32 + 1)
+            .send()
+            .await
+            .map_err(|e| sdk_error("list users", e))?;
+        let truncated = out.last_evaluated_key.is_some();
+        let users: Vec<UserItem> = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
+        Ok(Page::from_overfetch(users, page.limit, truncated, |u| cursor::encode(&u.user_id), |u| u.profile()))
+    }
+}

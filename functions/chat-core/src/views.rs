@@ -1,0 +1,37 @@
+//! What the API returns, in the contract's field names.
+
+use crate::domain::{ConversationId, MessageId, UserId};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    pub user_id: UserId,
+    pub email: String,
+    pub name: String,
+    pub profile_picture: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageView {
+    pub message_id: MessageId,
+    pub sender_id: UserId,
+    pub message: String,
+    pub timestamp: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationView {
+    pub conversation_id: ConversationId,
+    pub is_ai: bool,
+    pub participants: Vec<UserId>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub last_message: Option<MessageView>,
+}
+
+/// RFC 3339, UTC, `Z`, fixed microsecond precision so timestamps also sort as strings.
+pub fn now_timestamp() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
+}

@@ -1,0 +1,20 @@
+//! The `$default` route: API Gateway sends here whatever no route matched, and this answers
+//! with the contract's envelope instead of API Gateway's own `{"message":"Not Found"}`.
+
+use chat_core::http::serve;
+use chat_core::routes::allowed_methods;
+use chat_core::{ApiError, ApiResult};
+use lambda_http::{Body, Request, Response};
+
+pub async fn handler(req: Request) -> Response<Body> {
+    serve(req, |req| async move { fallback(&req) }).await
+}
+
+fn fallback(req: &Request) -> ApiResult<Response<Body>> {
+    let allow = allowed_methods(req.uri().path());
+    if allow.is_empty() {
+        Err(ApiError::not_found("route not found"))
+    } else {
+        Err(ApiError::MethodNotAllowed { method: req.method().to_string(), allow })
+    }
+}

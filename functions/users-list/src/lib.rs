@@ -1,0 +1,20 @@
+//! `GET /api/users`: every profile, paged.
+
+use chat_core::http::{caller, canonical_path, json, page_request, query_escape, serve, with_next_link};
+use chat_core::{ApiResult, App};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+
+pub async fn handler(app: &App, req: Request) -> Response<Body> {
+    serve(req, |req| list_users(app, req)).await
+}
+
+async fn list_users(app: &App, req: Request) -> ApiResult<Response<Body>> {
+    caller(&app.tokens, &req)?;
+    let page = page_request(&req)?;
+    let users = app.store.list_users(&page).await?;
+    let next = users
+        .next
+        .map(|cursor| format!("{}?cursor={}&limit={}", canonical_path(&req), query_escape(&cursor), page.limit));
+    with_next_link(json(StatusCode::OK, &users.items)?, next)
+}
