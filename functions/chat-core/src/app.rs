@@ -17,6 +17,11 @@ impl App {
 
     pub async fn from_config(config: Config) -> Self {
         let store = Store::from_config(&config).await;
+        Self::with_store(config, store)
+    }
+
+    /// For tests and tools that build their own DynamoDB client.
+    pub fn with_store(config: Config, store: Store) -> Self {
         let tokens = TokenKeys::from_config(&config);
         Self { config, store, tokens }
     }

@@ -1,0 +1,90 @@
+//! Creates the table `template.yaml` declares, under any name, on a local DynamoDB.
+
+use crate::template::TableDefinition;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
+};
+
+/// A client for a local endpoint with throwaway credentials.
+pub fn local_client(endpoint: &str) -> Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("local", "local", None, None, "local-stack"))
+        .build();
+    Client::from_conf(config)
+}
+
+fn keys(schema: &[crate::template::KeyElement]) -> Result<Vec<KeySchemaElement>, String> {
+    schema
+        .iter()
+        .map(|k| {
+            KeySchemaElement::builder()
+                .attribute_name(&k.attribute_name)
+                .key_type(KeyType::from(k.key_type.as_str()))
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+pub async fn create_table(client: &Client, name: &str, def: &TableDefinition) -> Result<(), String> {
+    let mut request = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_key_schema(Some(keys(&def.key_schema)?));
+    for attr in &def.attribute_definitions {
+        request = request.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(&attr.attribute_name)
+                .attribute_type(ScalarAttributeType::from(attr.attribute_type.as_str()))
+                .build()
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    for index in &def.global_secondary_indexes {
+        let projection = Projection::builder()
+            .projection_type(ProjectionType::from(index.projection.projection_type.as_str()))
+            .set_non_key_attributes((!index.projection.non_key_attributes.is_empty()).then(|| index.projection.non_key_attributes.clone()))
+            .build();
+        request = request.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(&index.index_name)
+                .set_key_schema(Some(keys(&index.key_schema)?))
+                .projection(projection)
+                .build()
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    if let Some(stream) = &def.stream_specification {
+        request = request.stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::from(stream.stream_view_type.as_str()))
+                .build()
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    request.send().await.map_err(|e| format!("create table {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+    if let Some(ttl) = &def.time_to_live_specification {
+        client
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(&ttl.attribute_name)
+                    .enabled(ttl.enabled)
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            )
+            .send()
+            .await
+            .map_err(|e| format!("enable TTL on {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+    }
+    Ok(())
+}

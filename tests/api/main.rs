@@ -1,0 +1,3 @@
+//! The API's tests, in one binary (see Cargo.toml). Each module covers one function.
+
+mod auth;

@@ -1,0 +1,289 @@
+//! Test harness: one moto server per test binary, a fresh table per test (created from
+//! `template.yaml`), and helpers that replay API Gateway events through the real handlers.
+
+use aws_sdk_dynamodb::Client;
+use chat_core::App;
+use chat_core::config::Config;
+use chat_core::store::Store;
+use lambda_http::{Body, Request, Response};
+use local_stack::moto::Moto;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use tokio::sync::OnceCell;
+
+/// The functions under test, by crate name (= `events/<name>/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    AuthRegister,
+    AuthLogin,
+    UsersList,
+    UsersGet,
+    ConversationsList,
+    ConversationsCreate,
+    ConversationsHistory,
+    MessagesSend,
+    RouteFallback,
+}
+
+impl Function {
+    pub const ALL: [Function; 9] = [
+        Self::AuthRegister,
+        Self::AuthLogin,
+        Self::UsersList,
+        Self::UsersGet,
+        Self::ConversationsList,
+        Self::ConversationsCreate,
+        Self::ConversationsHistory,
+        Self::MessagesSend,
+        Self::RouteFallback,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::AuthRegister => "auth-register",
+            Self::AuthLogin => "auth-login",
+            Self::UsersList => "users-list",
+            Self::UsersGet => "users-get",
+            Self::ConversationsList => "conversations-list",
+            Self::ConversationsCreate => "conversations-create",
+            Self::ConversationsHistory => "conversations-history",
+            Self::MessagesSend => "messages-send",
+            Self::RouteFallback => "route-fallback",
+        }
+    }
+
+    pub async fn call(self, app: &App, req: Request) -> Response<Body> {
+        match self {
+            Self::AuthRegister => auth_register::handler(app, req).await,
+            Self::AuthLogin => auth_login::handler(app, req).await,
+            Self::UsersList => users_list::handler(app, req).await,
+            Self::UsersGet => users_get::handler(app, req).await,
+            Self::ConversationsList => conversations_list::handler(app, req).await,
+            Self::ConversationsCreate => conversations_create::handler(app, req).await,
+            Self::ConversationsHistory => conversations_history::handler(app, req).await,
+            Self::MessagesSend => messages_send::handler(app, req).await,
+            Self::RouteFallback => route_fallback::handler(req).await,
+        }
+    }
+}
+
+static MOTO: OnceLock<Moto> = OnceLock::new();
+static TABLE_DEF: OnceCell<local_stack::template::TableDefinition> = OnceCell::const_new();
+
+pub fn root() -> PathBuf {
+    local_stack::project_root()
+}
+
+fn moto_endpoint() -> String {
+    MOTO.get_or_init(|| Moto::start(&root(), 0).unwrap_or_else(|e| panic!("{e}"))).endpoint()
+}
+
+/// A response, decoded.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub headers: HashMap<String, String>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+
+    /// Asserts the contract's error envelope with this status, and returns the message.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16) -> String {
+        assert_eq!(self.status, status, "unexpected status, body: {}", self.body);
+        assert_eq!(self.body["error"]["status"], json!(status), "envelope status: {}", self.body);
+        assert_eq!(self.body.as_object().map(|o| o.len()), Some(1), "envelope has extra fields: {}", self.body);
+        let message = self.body["error"]["message"].as_str().expect("envelope message is a string");
+        assert!(!message.is_empty());
+        message.to_string()
+    }
+}
+
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub password: String,
+    pub token: String,
+}
+
+/// One test's world: its own table on the shared moto server, its own secret.
+pub struct TestEnv {
+    pub app: App,
+    pub client: Client,
+    pub table: String,
+}
+
+impl TestEnv {
+    pub async fn new() -> Self {
+        let endpoint = moto_endpoint();
+        let client = local_stack::table::local_client(&endpoint);
+        let def = TABLE_DEF
+            .get_or_init(|| async {
+                local_stack::template::Template::load(&root().join("template.yaml"))
+                    .and_then(|t| t.table())
+                    .unwrap_or_else(|e| panic!("{e}"))
+            })
+            .await;
+        let table = format!("chat-test-{}", uuid::Uuid::new_v4().simple());
+        local_stack::table::create_table(&client, &table, def).await.unwrap_or_else(|e| panic!("{e}"));
+        let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        let vars: HashMap<&str, String> =
+            [("TABLE_NAME", table.clone()), ("JWT_SECRET", secret), ("DYNAMODB_ENDPOINT", endpoint)].into();
+        let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config is valid");
+        let app = App::with_store(config, Store::new(client.clone(), table.clone()));
+        Self { app, client, table }
+    }
+
+    /// Replays a raw API Gateway event through a function's handler.
+    pub async fn invoke_event(&self, function: Function, event: &str) -> Reply {
+        let req = lambda_http::request::from_str(event).unwrap_or_else(|e| panic!("fixture is not an API Gateway event: {e}"));
+        let response = function.call(&self.app, req).await;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or_default().to_string()))
+            .collect::<HashMap<_, _>>();
+        let bytes: &[u8] = response.body().as_ref();
+        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(bytes).expect("every response body is JSON") };
+        if status >= 400 {
+            assert_eq!(headers.get("content-type").map(String::as_str), Some("application/json"));
+        }
+        Reply { status, body, headers }
+    }
+
+    /// Loads `events/<function>/<name>.json`, fills `{{placeholders}}`, and replays it.
+    pub async fn replay(&self, function: Function, name: &str, vars: &[(&str, &str)]) -> Reply {
+        let event = fixture(function, name, vars);
+        self.invoke_event(function, &event).await
+    }
+
+    /// Builds an event in code (for tests that generate many requests).
+    pub async fn call(&self, function: Function, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let event = event(method, path, token, body.map(|b| b.to_string()));
+        self.invoke_event(function, &event.to_string()).await
+    }
+
+    pub async fn register(&self, name: &str) -> User {
+        let email = format!("{name}-{}@example.com", uuid::Uuid::new_v4().simple());
+        let password = format!("{name}-password");
+        let reply = self
+            .call(Function::AuthRegister, "POST", "/api/auth/register", None, Some(json!({"email": email, "password": password, "name": name})))
+            .await;
+        assert_eq!(reply.status, 201, "register: {}", reply.body);
+        User {
+            id: reply.body["user_id"].as_str().unwrap().to_string(),
+            email,
+            password,
+            token: reply.body["token"].as_str().unwrap().to_string(),
+        }
+    }
+
+    pub async fn direct_conversation(&self, a: &User, b: &User) -> String {
+        let reply = self
+            .call(Function::ConversationsCreate, "POST", "/api/conversations", Some(&a.token), Some(json!({"is_ai": false, "participant_id": b.id})))
+            .await;
+        assert!(reply.status == 201 || reply.status == 200, "create conversation: {}", reply.body);
+        reply.body["conversation_id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn send(&self, user: &User, conversation: &str, text: &str) -> Reply {
+        self.call(
+            Function::MessagesSend,
+            "POST",
+            "/api/messages",
+            Some(&user.token),
+            Some(json!({"conversation_id": conversation, "sender_id": user.id, "message": text})),
+        )
+        .await
+    }
+
+    /// Every item in the table, keyed by (PK, SK). Test-only: the product never scans; tests
+    /// take this snapshot to prove that a refused request changed nothing.
+    pub async fn snapshot(&self) -> BTreeMap<(String, String), Value> {
+        let mut items = BTreeMap::new();
+        let mut start = None;
+        loop {
+            let out = self.client.scan().table_name(&self.table).set_exclusive_start_key(start).send().await.expect("snapshot scan");
+            for item in out.items.unwrap_or_default() {
+                let value: Value = serde_dynamo::from_item(item).expect("item decodes");
+                let key = (value["PK"].as_str().unwrap().to_string(), value["SK"].as_str().unwrap().to_string());
+                items.insert(key, value);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return items;
+            }
+        }
+    }
+}
+
+pub fn fixture(function: Function, name: &str, vars: &[(&str, &str)]) -> String {
+    let path = root().join("events").join(function.name()).join(format!("{name}.json"));
+    let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    for (key, value) in vars {
+        text = text.replace(&format!("{{{{{key}}}}}"), value);
+    }
+    assert!(!text.contains("{{"), "{} has unfilled placeholders", path.display());
+    text
+}
+
+/// An API Gateway HTTP API (payload 2.0) event, as API Gateway would send it.
+pub fn event(method: &str, path_and_query: &str, token: Option<&str>, body: Option<String>) -> Value {
+    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    let mut headers = json!({"content-type": "application/json", "host": "api.example.com", "user-agent": "chat-tests"});
+    if let Some(token) = token {
+        headers["authorization"] = json!(format!("Bearer {token}"));
+    }
+    let mut query_params = serde_json::Map::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        query_params.insert(k.to_string(), json!(v));
+    }
+    let (route, params) = route_for(method, path);
+    json!({
+        "version": "2.0",
+        "routeKey": route,
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": headers,
+        "queryStringParameters": if query_params.is_empty() { Value::Null } else { Value::Object(query_params) },
+        "pathParameters": if params.is_empty() { Value::Null } else { Value::Object(params) },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": "api.example.com",
+            "domainPrefix": "api",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "chat-tests"},
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "routeKey": route,
+            "stage": "$default",
+            "time": "24/Nov/2026:12:00:00 +0000",
+            "timeEpoch": 1_795_000_000_000_i64
+        },
+        "body": body,
+        "isBase64Encoded": false
+    })
+}
+
+/// The matching route of `chat_core::routes`, with its path parameters, like API Gateway.
+fn route_for(method: &str, path: &str) -> (String, serde_json::Map<String, Value>) {
+    for (m, pattern) in chat_core::routes::ROUTES {
+        if *m == method && chat_core::routes::matches(pattern, path) {
+            let mut params = serde_json::Map::new();
+            for (p, v) in pattern.split('/').zip(path.split('/')) {
+                if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                    params.insert(name.to_string(), json!(v));
+                }
+            }
+            return (format!("{method} {pattern}"), params);
+        }
+    }
+    ("$default".into(), serde_json::Map::new())
+}
