@@ -1,13 +1,16 @@
-//! What every HTTP function builds once at cold start.
+//! What every function builds once at cold start: configuration, SDK clients, token keys.
 
 use crate::auth::TokenKeys;
 use crate::config::{Config, ConfigError};
+use crate::realtime::{DEFAULT_CONCURRENCY, Realtime};
 use crate::store::Store;
 
 pub struct App {
     pub config: Config,
     pub store: Store,
     pub tokens: TokenKeys,
+    /// Absent when no WebSocket endpoint is configured: messages are stored but not pushed.
+    pub realtime: Option<Realtime>,
 }
 
 impl App {
@@ -15,14 +18,30 @@ impl App {
         Ok(Self::from_config(Config::from_env()?).await)
     }
 
+    /// Loads the AWS configuration once and builds every client from it.
     pub async fn from_config(config: Config) -> Self {
-        let store = Store::from_config(&config).await;
-        Self::with_store(config, store)
+        let sdk = aws_config::from_env().load().await;
+        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&sdk);
+        if let Some(endpoint) = &config.dynamodb_endpoint {
+            dynamodb = dynamodb.endpoint_url(endpoint);
+        }
+        let store = Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb.build()), config.table_name.clone());
+        let realtime = config.websocket_endpoint.as_ref().map(|endpoint| {
+            // The management endpoint comes from configuration, never from the request's domain
+            // name, which is wrong behind a custom domain.
+            let management = aws_sdk_apigatewaymanagement::config::Builder::from(&sdk).endpoint_url(endpoint).build();
+            Realtime::new(aws_sdk_apigatewaymanagement::Client::from_conf(management), DEFAULT_CONCURRENCY)
+        });
+        Self::with_clients(config, store, realtime)
     }
 
-    /// For tests and tools that build their own DynamoDB client.
-    pub fn with_store(config: Config, store: Store) -> Self {
+    /// For tests and tools that build their own clients.
+    pub fn with_clients(config: Config, store: Store, realtime: Option<Realtime>) -> Self {
         let tokens = TokenKeys::from_config(&config);
-        Self { config, store, tokens }
+        Self { config, store, tokens, realtime }
+    }
+
+    pub fn with_store(config: Config, store: Store) -> Self {
+        Self::with_clients(config, store, None)
     }
 }

@@ -108,6 +108,21 @@ macro_rules! text_type {
     };
 }
 
+/// An API Gateway WebSocket connection id (e.g. `L0SM9cOFvHcCIhw=`): opaque, but bounded to
+/// the characters API Gateway uses so it is safe in keys, URLs and logs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ConnectionId(String);
+text_type!(ConnectionId);
+
+impl ConnectionId {
+    pub fn parse(raw: String) -> Result<Self, String> {
+        let valid = (1..=128).contains(&raw.len())
+            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b"=_+-/".contains(&b));
+        if valid { Ok(Self(raw)) } else { Err("must be a WebSocket connection id".into()) }
+    }
+}
+
 /// Trimmed and lowercased; uniqueness is case-insensitive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

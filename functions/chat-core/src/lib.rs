@@ -10,10 +10,12 @@ pub mod error;
 pub mod http;
 pub mod messaging;
 pub mod paging;
+pub mod realtime;
 pub mod routes;
 pub mod store;
 pub mod telemetry;
 pub mod views;
+pub mod ws;
 
 pub use app::App;
 pub use error::{ApiError, ApiResult};

@@ -1,14 +1,18 @@
-//! Sending a message, shared by `POST /api/messages` and the WebSocket `sendMessage` action.
+//! The actions shared by the HTTP routes and the WebSocket actions: sending a message and
+//! registering a connection on a conversation.
 
-use crate::domain::{ClientMessageId, ConversationId, MessageText, UserId};
+use crate::domain::{ClientMessageId, ConnectionId, ConversationId, MessageId, MessageText, UserId};
+use crate::realtime::{FanOut, frames};
+use crate::store::items::ConversationItem;
 use crate::store::messages::Posted;
 use crate::views::MessageView;
-use crate::{ApiResult, App};
+use crate::{ApiError, ApiResult, App};
 use serde::Serialize;
+use std::time::Instant;
 
 #[derive(Debug, Serialize)]
 pub struct Sent {
-    pub message_id: crate::domain::MessageId,
+    pub message_id: MessageId,
     pub message: String,
     pub timestamp: String,
 }
@@ -19,8 +23,15 @@ impl From<MessageView> for Sent {
     }
 }
 
-/// Checks membership, stores the message (at most once per `client_message_id`) and returns
-/// the stored message. The caller has already been authenticated as `sender`.
+/// Where the time of one send went (for logs and the fan-out benchmark).
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct SendTimings {
+    pub store_ms: f64,
+    /// `None` when nothing was pushed (a replay, or no WebSocket endpoint configured).
+    pub fan_out: Option<FanOut>,
+}
+
+/// `POST /api/messages`: checks membership, then [`send_in`].
 pub async fn send_message(
     app: &App,
     sender: UserId,
@@ -29,8 +40,74 @@ pub async fn send_message(
     client_message_id: Option<ClientMessageId>,
 ) -> ApiResult<Sent> {
     let conversation = app.store.conversation_for(conversation_id, sender).await?;
-    match app.store.post_message(&conversation, sender, text, client_message_id).await? {
-        Posted::Stored(message) => Ok(message.view().into()),
-        Posted::Replayed(view) => Ok(view.into()),
+    send_in(app, &conversation, sender, text, client_message_id).await.map(|(sent, _)| sent)
+}
+
+/// Stores the message (at most once per `client_message_id`) and pushes it to every connection
+/// registered on the conversation, the sender's included. `sender` is an authenticated
+/// participant. The subscriber Query runs alongside the write, so a send costs two sequential
+/// round trips plus the posts. Delivery problems are logged, never returned; a replay of a
+/// stored message returns it and pushes nothing.
+pub async fn send_in(
+    app: &App,
+    conversation: &ConversationItem,
+    sender: UserId,
+    text: MessageText,
+    client_message_id: Option<ClientMessageId>,
+) -> ApiResult<(Sent, SendTimings)> {
+    let id = conversation.conversation_id;
+    let started = Instant::now();
+    let store = async {
+        let posted = app.store.post_message(conversation, sender, text, client_message_id).await;
+        (posted, started.elapsed())
+    };
+    let listing = async {
+        let realtime = app.realtime.as_ref()?;
+        let subscribers = app.store.subscribers(id).await;
+        Some((realtime, subscribers, started.elapsed()))
+    };
+    let ((posted, stored_in), listed) = tokio::join!(store, listing);
+    let mut timings = SendTimings { store_ms: stored_in.as_secs_f64() * 1000.0, fan_out: None };
+    let message = match posted? {
+        Posted::Stored(message) => message,
+        Posted::Replayed(view) => return Ok((view.into(), timings)),
+    };
+    let view = message.view();
+    match listed {
+        Some((realtime, Ok(subscribers), listed_in)) => {
+            let frame = frames::message(id, &view);
+            match realtime.deliver(&app.store, id, subscribers, &frame, None).await {
+                Ok(mut fan_out) => {
+                    fan_out.list_ms = listed_in.as_secs_f64() * 1000.0;
+                    timings.fan_out = Some(fan_out);
+                }
+                Err(err) => tracing::warn!(conversation_id = %id, error = %err, "fan-out failed"),
+            }
+        }
+        Some((_, Err(err), _)) => tracing::warn!(conversation_id = %id, error = %err, "could not list subscribers"),
+        None => {}
     }
+    Ok((view.into(), timings))
+}
+
+/// Registers an open connection on a conversation its owner takes part in. With `caller`
+/// (the HTTP connect route) the connection must be the caller's; without it (the socket's own
+/// `subscribe` action) the connection's owner is the caller.
+pub async fn subscribe(
+    app: &App,
+    caller: Option<UserId>,
+    connection_id: &ConnectionId,
+    conversation_id: ConversationId,
+) -> ApiResult<()> {
+    let (connection, conversation) = app.store.connection_and_conversation(connection_id, conversation_id).await?;
+    let owner = connection.as_ref().map(|c| c.user_id);
+    let user = caller.or(owner).ok_or_else(|| ApiError::not_found("connection not found"))?;
+    if !conversation.is_some_and(|c| c.has_participant(user)) {
+        return Err(ApiError::not_found("conversation not found"));
+    }
+    let connection = connection.ok_or_else(|| ApiError::not_found("connection not found"))?;
+    if connection.user_id != user {
+        return Err(ApiError::Forbidden("the connection belongs to another user".into()));
+    }
+    app.store.subscribe(&connection, conversation_id).await
 }

@@ -2,13 +2,13 @@
 //! activity-ordered inbox (GSI1) built from memberships.
 
 use super::items::{ConversationItem, MembershipItem, UserItem};
-use super::{Store, Transact, cursor, from_item, key_item, keys, s, sdk_error, to_item};
+use super::{Store, Transact, cursor, from_item, keys, s, sdk_error, to_item};
 use crate::agent;
 use crate::domain::{ConversationId, UserId};
 use crate::error::ApiError;
 use crate::paging::{Page, PageRequest};
 use crate::views::{ConversationView, now_timestamp};
-use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 pub enum Created {
@@ -83,35 +83,7 @@ impl Store {
         user: UserId,
         conversation: ConversationId,
     ) -> Result<(Option<UserItem>, Option<ConversationItem>), ApiError> {
-        let wanted = KeysAndAttributes::builder()
-            .keys(key_item(&keys::user(user))?)
-            .keys(key_item(&keys::conversation(conversation))?)
-            .consistent_read(true)
-            .build()
-            .map_err(ApiError::internal)?;
-        let mut request = [(self.table.clone(), wanted)].into_iter().collect();
-        let (mut found_user, mut found_conversation) = (None, None);
-        // BatchGetItem may hand back keys unprocessed under load; ask again for just those.
-        for _ in 0..5 {
-            let out = self
-                .client
-                .batch_get_item()
-                .set_request_items(Some(request))
-                .send()
-                .await
-                .map_err(|e| sdk_error("get user and conversation", e))?;
-            for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
-                match item.get(keys::SK).and_then(|v| v.as_s().ok()).map(String::as_str) {
-                    Some("META") => found_conversation = Some(from_item(item)?),
-                    _ => found_user = Some(from_item(item)?),
-                }
-            }
-            match out.unprocessed_keys.filter(|k| !k.is_empty()) {
-                Some(rest) => request = rest,
-                None => return Ok((found_user, found_conversation)),
-            }
-        }
-        Err(ApiError::Unavailable("batch get kept returning unprocessed keys".into()))
+        self.get_two("get user and conversation", &keys::user(user), &keys::conversation(conversation)).await
     }
 
     /// Creates the conversation with its memberships in one transaction. The META put is

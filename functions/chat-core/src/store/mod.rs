@@ -1,13 +1,13 @@
 //! DynamoDB access. Every operation is a GetItem, BatchGetItem, Query or transaction on keys
 //! from [`keys`]; nothing here scans.
 
+pub mod connections;
 pub mod conversations;
 pub mod items;
 pub mod keys;
 pub mod messages;
 pub mod users;
 
-use crate::config::Config;
 use crate::error::ApiError;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -29,16 +29,6 @@ pub struct Store {
 impl Store {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
-    }
-
-    /// Builds the client from the Lambda environment (region and credentials from env vars).
-    pub async fn from_config(config: &Config) -> Self {
-        let mut loader = aws_config::from_env();
-        if let Some(endpoint) = &config.dynamodb_endpoint {
-            loader = loader.endpoint_url(endpoint);
-        }
-        let sdk = loader.load().await;
-        Self::new(Client::new(&sdk), config.table_name.clone())
     }
 
     pub fn client(&self) -> &Client {
@@ -166,6 +156,47 @@ impl Store {
             .build()
             .map_err(ApiError::internal)?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Reads two items of different kinds in one BatchGetItem (strongly consistent).
+    pub(crate) async fn get_two<A: DeserializeOwned, B: DeserializeOwned>(
+        &self,
+        op: &str,
+        a: &keys::Key,
+        b: &keys::Key,
+    ) -> Result<(Option<A>, Option<B>), ApiError> {
+        let wanted = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+            .keys(key_item(a)?)
+            .keys(key_item(b)?)
+            .consistent_read(true)
+            .build()
+            .map_err(ApiError::internal)?;
+        let mut request: HashMap<_, _> = [(self.table.clone(), wanted)].into();
+        let (mut found_a, mut found_b) = (None, None);
+        // BatchGetItem may hand back keys unprocessed under load; ask again for just those.
+        for attempt in 0..5u32 {
+            let out = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(request))
+                .send()
+                .await
+                .map_err(|e| sdk_error(op, e))?;
+            for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                let key: keys::Key = from_item(item.clone())?;
+                if key == *a {
+                    found_a = Some(from_item(item)?);
+                } else if key == *b {
+                    found_b = Some(from_item(item)?);
+                }
+            }
+            match out.unprocessed_keys.filter(|k| !k.is_empty()) {
+                Some(rest) => request = rest,
+                None => return Ok((found_a, found_b)),
+            }
+            tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
+        }
+        Err(ApiError::Unavailable(format!("{op}: keys left unprocessed")))
     }
 
     /// Reads one item, strongly consistent: callers act on what they read.

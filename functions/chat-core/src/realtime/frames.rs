@@ -1,0 +1,43 @@
+//! The frames the WebSocket API sends (see CONTRACT.md, "WebSocket API").
+
+use crate::domain::{ConnectionId, ConversationId, MessageId, UserId};
+use crate::error::ApiError;
+use crate::views::MessageView;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+#[derive(Debug, Serialize)]
+pub struct MessageFrame<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub conversation_id: ConversationId,
+    #[serde(flatten)]
+    pub message: &'a MessageView,
+}
+
+pub fn message(conversation_id: ConversationId, message: &MessageView) -> MessageFrame<'_> {
+    MessageFrame { kind: "message", conversation_id, message }
+}
+
+pub fn typing(conversation_id: ConversationId, user_id: UserId) -> Value {
+    json!({"type": "typing", "conversation_id": conversation_id, "user_id": user_id})
+}
+
+pub fn ai_delta(conversation_id: ConversationId, reply_to: MessageId, delta: &str) -> Value {
+    json!({"type": "ai_delta", "conversation_id": conversation_id, "reply_to": reply_to, "delta": delta})
+}
+
+pub fn whoami(connection_id: &ConnectionId, user_id: UserId) -> Value {
+    json!({"type": "whoami", "connection_id": connection_id, "user_id": user_id})
+}
+
+pub fn subscribed(conversation_id: ConversationId) -> Value {
+    json!({"type": "subscribed", "conversation_id": conversation_id})
+}
+
+/// The error envelope as a frame: `{"type":"error","error":{"message","status"}}`.
+pub fn error(err: &ApiError) -> Value {
+    let mut body = err.body();
+    body["type"] = json!("error");
+    body
+}
