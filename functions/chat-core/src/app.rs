@@ -2,7 +2,7 @@
 
 use crate::auth::TokenKeys;
 use crate::config::{Config, ConfigError};
-use crate::realtime::{DEFAULT_CONCURRENCY, Realtime};
+use crate::realtime::Realtime;
 use crate::store::Store;
 
 pub struct App {
@@ -30,7 +30,7 @@ impl App {
             // The management endpoint comes from configuration, never from the request's domain
             // name, which is wrong behind a custom domain.
             let management = aws_sdk_apigatewaymanagement::config::Builder::from(&sdk).endpoint_url(endpoint).build();
-            Realtime::new(aws_sdk_apigatewaymanagement::Client::from_conf(management), DEFAULT_CONCURRENCY)
+            Realtime::new(aws_sdk_apigatewaymanagement::Client::from_conf(management), config.fanout_concurrency)
         });
         Self::with_clients(config, store, realtime)
     }

@@ -18,6 +18,8 @@ pub struct Config {
     pub token_ttl_seconds: u64,
     /// `WEBSOCKET_ENDPOINT`: the API Gateway management endpoint (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`).
     pub websocket_endpoint: Option<String>,
+    /// `FANOUT_CONCURRENCY`: posts in flight per fan-out, 1 to 1000 (default 128).
+    pub fanout_concurrency: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +64,12 @@ impl Config {
                     ConfigError::Invalid("TOKEN_TTL_SECONDS", "must be 60 to 86400".into())
                 })?,
         };
+        let fanout_concurrency = match optional("FANOUT_CONCURRENCY") {
+            None => crate::realtime::DEFAULT_CONCURRENCY,
+            Some(raw) => raw.parse::<usize>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
+                ConfigError::Invalid("FANOUT_CONCURRENCY", "must be 1 to 1000".into())
+            })?,
+        };
         Ok(Self {
             table_name: required("TABLE_NAME")?,
             dynamodb_endpoint: optional("DYNAMODB_ENDPOINT"),
@@ -70,6 +78,7 @@ impl Config {
             jwt_audience: optional("JWT_AUDIENCE").unwrap_or_else(|| "serverless-chat-api".into()),
             token_ttl_seconds,
             websocket_endpoint: optional("WEBSOCKET_ENDPOINT"),
+            fanout_concurrency,
         })
     }
 }
@@ -84,6 +93,7 @@ impl std::fmt::Debug for Config {
             .field("jwt_audience", &self.jwt_audience)
             .field("token_ttl_seconds", &self.token_ttl_seconds)
             .field("websocket_endpoint", &self.websocket_endpoint)
+            .field("fanout_concurrency", &self.fanout_concurrency)
             .finish()
     }
 }

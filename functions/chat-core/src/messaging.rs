@@ -31,6 +31,19 @@ pub struct SendTimings {
     pub fan_out: Option<FanOut>,
 }
 
+impl SendTimings {
+    /// A `Server-Timing` header value (store, list, post in milliseconds), so clients and the
+    /// benchmark see where a send's time went.
+    pub fn server_timing(&self) -> String {
+        let mut parts = vec![format!("store;dur={:.2}", self.store_ms)];
+        if let Some(f) = &self.fan_out {
+            parts.push(format!("list;dur={:.2}", f.list_ms));
+            parts.push(format!("post;dur={:.2};desc=\"{} connections\"", f.post_ms, f.connections));
+        }
+        parts.join(", ")
+    }
+}
+
 /// `POST /api/messages`: checks membership, then [`send_in`].
 pub async fn send_message(
     app: &App,
@@ -38,9 +51,9 @@ pub async fn send_message(
     conversation_id: ConversationId,
     text: MessageText,
     client_message_id: Option<ClientMessageId>,
-) -> ApiResult<Sent> {
+) -> ApiResult<(Sent, SendTimings)> {
     let conversation = app.store.conversation_for(conversation_id, sender).await?;
-    send_in(app, &conversation, sender, text, client_message_id).await.map(|(sent, _)| sent)
+    send_in(app, &conversation, sender, text, client_message_id).await
 }
 
 /// Stores the message (at most once per `client_message_id`) and pushes it to every connection

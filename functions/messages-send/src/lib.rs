@@ -27,6 +27,11 @@ async fn send(app: &App, req: Request) -> ApiResult<Response<Body>> {
     if body.sender_id != user {
         return Err(ApiError::Forbidden("sender_id must be the authenticated user".into()));
     }
-    let sent = messaging::send_message(app, user, body.conversation_id, body.message, body.client_message_id).await?;
-    json(StatusCode::OK, &sent)
+    let (sent, timings) =
+        messaging::send_message(app, user, body.conversation_id, body.message, body.client_message_id).await?;
+    let mut response = json(StatusCode::OK, &sent)?;
+    if let Ok(value) = timings.server_timing().parse() {
+        response.headers_mut().insert("server-timing", value);
+    }
+    Ok(response)
 }

@@ -105,10 +105,10 @@ impl Realtime {
                 let payload = &payload;
                 async move {
                     let outcome = self.post(&connection, payload).await;
-                    if outcome == PostOutcome::Gone {
-                        if let Err(err) = store.close_connection(&connection).await {
-                            tracing::warn!(connection_id = %connection, error = %err, "could not remove a stale connection");
-                        }
+                    if outcome == PostOutcome::Gone
+                        && let Err(err) = store.close_connection(&connection).await
+                    {
+                        tracing::warn!(connection_id = %connection, error = %err, "could not remove a stale connection");
                     }
                     outcome
                 }

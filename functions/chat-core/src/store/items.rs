@@ -126,6 +126,10 @@ pub struct MessageItem {
     pub timestamp: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_message_id: Option<ClientMessageId>,
+    /// A user's message in an AI conversation: the table's stream filter sends exactly these
+    /// to the `ai-reply` function.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub needs_reply: bool,
 }
 
 impl MessageItem {

@@ -54,6 +54,7 @@ impl Store {
             message: text.into(),
             timestamp: now_timestamp(),
             client_message_id,
+            needs_reply: conversation.is_ai && sender != crate::agent::AGENT_ID,
         };
         let idempotency = client_message_id.map(|client| {
             let key = keys::idempotency(conversation.conversation_id, sender, client);
