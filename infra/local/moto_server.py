@@ -4,14 +4,29 @@ The stock `moto_server` is threaded, and two conditional transactions racing on 
 win. Serving one request at a time makes every request atomic, as DynamoDB's are.
 
 Prints `listening <port>` once it accepts connections (use --port 0 for a free port).
+Exits when its parent does, so a killed test run or gateway never leaves it behind.
 """
 
 import argparse
 import os
 import sys
+import threading
+import time
 
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
+
+
+def exit_with_parent() -> None:
+    parent = os.getppid()
+
+    def watch() -> None:
+        # Reparenting (to init or a subreaper) is how an orphan learns its parent is gone.
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def main() -> None:
@@ -20,6 +35,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
 
+    exit_with_parent()
     os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "true")
     app = DomainDispatcherApplication(create_backend_app)
     try:

@@ -50,7 +50,9 @@ pub async fn create_table(client: &Client, name: &str, def: &TableDefinition) ->
     for index in &def.global_secondary_indexes {
         let projection = Projection::builder()
             .projection_type(ProjectionType::from(index.projection.projection_type.as_str()))
-            .set_non_key_attributes((!index.projection.non_key_attributes.is_empty()).then(|| index.projection.non_key_attributes.clone()))
+            .set_non_key_attributes(
+                (!index.projection.non_key_attributes.is_empty()).then(|| index.projection.non_key_attributes.clone()),
+            )
             .build();
         request = request.global_secondary_indexes(
             GlobalSecondaryIndex::builder()
@@ -70,7 +72,10 @@ pub async fn create_table(client: &Client, name: &str, def: &TableDefinition) ->
                 .map_err(|e| e.to_string())?,
         );
     }
-    request.send().await.map_err(|e| format!("create table {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+    request
+        .send()
+        .await
+        .map_err(|e| format!("create table {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
     if let Some(ttl) = &def.time_to_live_specification {
         client
             .update_time_to_live()
@@ -87,4 +92,19 @@ pub async fn create_table(client: &Client, name: &str, def: &TableDefinition) ->
             .map_err(|e| format!("enable TTL on {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
     }
     Ok(())
+}
+
+/// Creates the table unless it exists; `true` when it was created.
+pub async fn ensure_table(client: &Client, name: &str, def: &TableDefinition) -> Result<bool, String> {
+    match client.describe_table().table_name(name).send().await {
+        Ok(_) => Ok(false),
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
+            create_table(client, name, def).await?;
+            Ok(true)
+        }
+        Err(aws_sdk_dynamodb::error::SdkError::DispatchFailure(failure)) if failure.is_io() || failure.is_timeout() => {
+            Err("cannot connect to DynamoDB".into())
+        }
+        Err(err) => Err(format!("cannot describe table {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(err))),
+    }
 }

@@ -23,8 +23,38 @@ pub struct HttpRoute {
 pub struct Function {
     pub logical_id: String,
     pub binary: String,
-    /// Literal values; intrinsic ones (`!Ref`, `!Sub`, ...) are `None` and set by the local stack.
-    pub environment: BTreeMap<String, Option<String>>,
+    /// As written (Globals overlaid by the function's own); [`Template::resolve`] gives the values.
+    pub environment: BTreeMap<String, Value>,
+    /// `Timeout` in seconds (Lambda's default: 3).
+    pub timeout_seconds: u64,
+    /// `MemorySize` in MB (Lambda's default: 128).
+    pub memory_size: u64,
+    /// `LoggingConfig.LogFormat` and `.ApplicationLogLevel`, as written.
+    pub log_format: Option<Value>,
+    pub log_level: Option<Value>,
+}
+
+/// What the local stack stands in for the deployed stack's intrinsic values.
+#[derive(Debug, Clone)]
+pub struct LocalValues {
+    pub stack_name: String,
+    pub region: String,
+    pub account_id: String,
+    /// `!Ref` of the table.
+    pub table_name: String,
+    /// Every `{{resolve:secretsmanager:...}}` (the template's only secret is the JWT key).
+    pub secret: String,
+}
+
+/// The HTTP API's `CorsConfiguration`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cors {
+    pub allow_origins: Vec<String>,
+    pub allow_methods: Vec<String>,
+    pub allow_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub max_age: Option<u64>,
+    pub allow_credentials: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -117,22 +147,158 @@ impl Template {
     }
 
     pub fn functions(&self) -> Vec<Function> {
-        let global_env = self
-            .root
-            .get("Globals")
-            .and_then(|g| g.get("Function"))
-            .map(environment_of)
-            .unwrap_or_default();
+        let globals = self.root.get("Globals").and_then(|g| g.get("Function"));
+        let global_env = globals.map(environment_of).unwrap_or_default();
         self.resources_of_type("AWS::Serverless::Function")
             .filter_map(|(id, resource)| {
                 let binary = resource.get("Metadata")?.get("BuildProperties")?.get("Binary")?.as_str()?.to_string();
+                let props = resource.get("Properties");
                 let mut environment = global_env.clone();
-                if let Some(props) = resource.get("Properties") {
-                    environment.extend(environment_of(props));
-                }
-                Some(Function { logical_id: id.to_string(), binary, environment })
+                environment.extend(props.map(environment_of).unwrap_or_default());
+                // A function's own property wins over Globals, as in SAM.
+                let property = |path: &[&str]| {
+                    [props, globals]
+                        .into_iter()
+                        .flatten()
+                        .find_map(|root| path.iter().try_fold(root, |v, key| v.get(key)))
+                };
+                let number = |key: &str, default: u64| property(&[key]).and_then(Value::as_u64).unwrap_or(default);
+                Some(Function {
+                    logical_id: id.to_string(),
+                    binary,
+                    environment,
+                    timeout_seconds: number("Timeout", 3),
+                    memory_size: number("MemorySize", 128),
+                    log_format: property(&["LoggingConfig", "LogFormat"]).cloned(),
+                    log_level: property(&["LoggingConfig", "ApplicationLogLevel"]).cloned(),
+                })
             })
             .collect()
+    }
+
+    /// The HTTP API's CORS configuration (its own, else `Globals.HttpApi`), if any.
+    pub fn http_api_cors(&self, locals: &LocalValues) -> Result<Option<Cors>, String> {
+        let own = self
+            .resources_of_type("AWS::Serverless::HttpApi")
+            .find_map(|(_, r)| r.get("Properties")?.get("CorsConfiguration"));
+        let global = self.root.get("Globals").and_then(|g| g.get("HttpApi")).and_then(|h| h.get("CorsConfiguration"));
+        let Some(config) = own.or(global) else { return Ok(None) };
+        if let Value::Bool(enabled) = config {
+            // `CorsConfiguration: true` allows every origin.
+            return Ok(enabled.then(|| Cors { allow_origins: vec!["*".into()], ..Cors::default() }));
+        }
+        let list = |key: &str| -> Result<Vec<String>, String> {
+            match config.get(key) {
+                None => Ok(Vec::new()),
+                Some(Value::Sequence(items)) => items.iter().map(|v| self.resolve(v, locals)).collect(),
+                // A `CommaDelimitedList` parameter.
+                Some(other) => Ok(self.resolve(other, locals)?.split(',').map(|s| s.trim().to_string()).collect()),
+            }
+        };
+        let scalar = |key: &str| config.get(key).map(|v| self.resolve(v, locals)).transpose();
+        Ok(Some(Cors {
+            allow_origins: list("AllowOrigins")?,
+            allow_methods: list("AllowMethods")?,
+            allow_headers: list("AllowHeaders")?,
+            expose_headers: list("ExposeHeaders")?,
+            max_age: scalar("MaxAge")?
+                .map(|v| v.parse().map_err(|_| format!("CORS MaxAge {v:?} is not a number")))
+                .transpose()?,
+            allow_credentials: scalar("AllowCredentials")?.is_some_and(|v| v == "true"),
+        }))
+    }
+
+    /// The value CloudFormation would give `value` in the local stack: literals as written,
+    /// `!Ref`/`!Sub` of parameters (their defaults), pseudo parameters, the table and the
+    /// secret. Anything else is an error naming what cannot be resolved.
+    pub fn resolve(&self, value: &Value, locals: &LocalValues) -> Result<String, String> {
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Tagged(tagged) if tagged.tag == "Ref" => {
+                self.resolve_ref(tagged.value.as_str().ok_or("!Ref takes a name")?, locals)?
+            }
+            Value::Tagged(tagged) if tagged.tag == "Sub" => return self.resolve_sub(&tagged.value, locals),
+            Value::Mapping(m) if m.len() == 1 && value.get("Ref").is_some() => {
+                self.resolve_ref(value.get("Ref").and_then(Value::as_str).ok_or("Ref takes a name")?, locals)?
+            }
+            Value::Mapping(m) if m.len() == 1 && value.get("Fn::Sub").is_some() => {
+                return self.resolve_sub(&value["Fn::Sub"], locals);
+            }
+            Value::Tagged(tagged) => return Err(format!("{} is not supported locally", tagged.tag)),
+            other => return Err(format!("{other:?} is not supported locally")),
+        };
+        resolve_dynamic_references(&text, locals)
+    }
+
+    fn resolve_ref(&self, name: &str, locals: &LocalValues) -> Result<String, String> {
+        match name {
+            "AWS::StackName" => return Ok(locals.stack_name.clone()),
+            "AWS::Region" => return Ok(locals.region.clone()),
+            "AWS::AccountId" => return Ok(locals.account_id.clone()),
+            "AWS::Partition" => return Ok("aws".into()),
+            "AWS::URLSuffix" => return Ok("amazonaws.com".into()),
+            _ => {}
+        }
+        if let Some(param) = self.root.get("Parameters").and_then(|p| p.get(name)) {
+            let default = param.get("Default").ok_or_else(|| format!("parameter {name} has no Default"))?;
+            return self.resolve(default, locals);
+        }
+        match self.resources().find(|(id, _)| *id == name).and_then(|(_, r)| r.get("Type")?.as_str()) {
+            Some("AWS::DynamoDB::Table") => Ok(locals.table_name.clone()),
+            Some("AWS::SecretsManager::Secret") => {
+                Ok(format!("arn:aws:secretsmanager:{}:{}:secret:{name}", locals.region, locals.account_id))
+            }
+            Some(kind) => Err(format!("!Ref {name} ({kind}) has no local value")),
+            None => Err(format!("!Ref {name}: no such parameter or resource")),
+        }
+    }
+
+    fn resolve_sub(&self, value: &Value, locals: &LocalValues) -> Result<String, String> {
+        let (template, vars) = match value {
+            Value::String(s) => (s.as_str(), None),
+            Value::Sequence(items) if items.len() == 2 => {
+                (items[0].as_str().ok_or("!Sub takes a string")?, items[1].as_mapping())
+            }
+            _ => return Err("!Sub takes a string or [string, variables]".into()),
+        };
+        let mut out = String::new();
+        let mut rest = template;
+        // One pass over both `${...}` and `{{resolve:...}}`, in the order they come.
+        loop {
+            let sub = rest.find("${");
+            let dynamic = rest.find("{{resolve:");
+            let start = match (sub, dynamic) {
+                (None, None) => break,
+                (Some(s), Some(d)) => s.min(d),
+                (Some(s), None) => s,
+                (None, Some(d)) => d,
+            };
+            out.push_str(&rest[..start]);
+            if Some(start) == dynamic {
+                let end = rest[start..].find("}}").ok_or("unclosed {{resolve: in !Sub")? + start;
+                out.push_str(&dynamic_reference(&rest[start + 2..end], locals)?);
+                rest = &rest[end + 2..];
+                continue;
+            }
+            let end = rest[start..].find('}').ok_or("unclosed ${ in !Sub")? + start;
+            let name = &rest[start + 2..end];
+            if let Some(literal) = name.strip_prefix('!') {
+                out.push_str("${");
+                out.push_str(literal);
+                out.push('}');
+            } else if let Some(v) = vars.and_then(|m| m.get(name)) {
+                out.push_str(&self.resolve(v, locals)?);
+            } else if name.contains('.') {
+                return Err(format!("${{{name}}} (an attribute) has no local value"));
+            } else {
+                out.push_str(&self.resolve_ref(name, locals)?);
+            }
+            rest = &rest[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
     }
 
     /// Every `HttpApi` event of every function.
@@ -146,25 +312,41 @@ impl Template {
                 }
                 let props = event.get("Properties");
                 let text = |key: &str| props.and_then(|p| p.get(key)).and_then(Value::as_str).map(str::to_string);
-                routes.push(HttpRoute { method: text("Method").map(|m| m.to_uppercase()), path: text("Path"), function: id.to_string() });
+                routes.push(HttpRoute {
+                    method: text("Method").map(|m| m.to_uppercase()),
+                    path: text("Path"),
+                    function: id.to_string(),
+                });
             }
         }
         routes
     }
 }
 
-fn environment_of(props: &Value) -> BTreeMap<String, Option<String>> {
+fn environment_of(props: &Value) -> BTreeMap<String, Value> {
     let vars = props.get("Environment").and_then(|e| e.get("Variables")).and_then(Value::as_mapping);
-    vars.into_iter()
-        .flat_map(|m| m.iter())
-        .filter_map(|(k, v)| {
-            let value = match v {
-                Value::String(s) => Some(s.clone()),
-                Value::Number(n) => Some(n.to_string()),
-                Value::Bool(b) => Some(b.to_string()),
-                _ => None,
-            };
-            Some((k.as_str()?.to_string(), value))
-        })
-        .collect()
+    vars.into_iter().flat_map(|m| m.iter()).filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.clone()))).collect()
+}
+
+/// `{{resolve:secretsmanager:...}}` in a literal becomes the local secret.
+fn resolve_dynamic_references(text: &str, locals: &LocalValues) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{resolve:") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find("}}").ok_or("unclosed {{resolve:")? + start;
+        out.push_str(&dynamic_reference(&rest[start + 2..end], locals)?);
+        rest = &rest[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// `resolve:secretsmanager:...` is the local secret; other services are not emulated.
+fn dynamic_reference(reference: &str, locals: &LocalValues) -> Result<String, String> {
+    if reference.starts_with("resolve:secretsmanager:") {
+        Ok(locals.secret.clone())
+    } else {
+        Err(format!("{{{{{reference}}}}} has no local value"))
+    }
 }

@@ -1,0 +1,205 @@
+//! API Gateway HTTP API's Lambda proxy integration, payload format 2.0: the event a request
+//! becomes, and the HTTP response a function's result becomes.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+pub const ACCOUNT_ID: &str = "123456789012";
+pub const API_ID: &str = "localhttp0";
+
+/// One request as API Gateway saw it.
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// Still percent-encoded, as received.
+    pub raw_path: &'a str,
+    pub raw_query: &'a str,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+    pub source_ip: IpAddr,
+    pub local_port: u16,
+    pub route_key: &'a str,
+    pub path_params: &'a BTreeMap<String, String>,
+    pub request_id: &'a str,
+    pub time: DateTime<Utc>,
+}
+
+pub fn build(req: &Request) -> Value {
+    let mut headers: BTreeMap<String, String> = BTreeMap::new();
+    let mut cookies = Vec::new();
+    for name in req.headers.keys() {
+        let values = req.headers.get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        if name == http::header::COOKIE {
+            // Payload 2.0 moves cookies out of the headers into their own array.
+            for value in values {
+                cookies.extend(value.split(';').map(str::trim).filter(|c| !c.is_empty()).map(str::to_string));
+            }
+        } else {
+            headers.insert(name.as_str().to_string(), values.collect::<Vec<_>>().join(","));
+        }
+    }
+    // What API Gateway adds in front of every integration.
+    let client = req.source_ip.to_string();
+    headers
+        .entry("x-forwarded-for".into())
+        .and_modify(|v| {
+            v.push_str(", ");
+            v.push_str(&client);
+        })
+        .or_insert_with(|| client.clone());
+    headers.insert("x-forwarded-port".into(), req.local_port.to_string());
+    headers.insert("x-forwarded-proto".into(), "http".into());
+    headers.insert("x-amzn-trace-id".into(), trace_id(req.time));
+
+    let host = headers.get("host").cloned().unwrap_or_else(|| "localhost".into());
+    let domain_prefix = host.split('.').next().unwrap_or(&host).to_string();
+    let user_agent = headers.get("user-agent").cloned().unwrap_or_default();
+
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": req.route_key,
+        "rawPath": req.raw_path,
+        "rawQueryString": req.raw_query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": ACCOUNT_ID,
+            "apiId": API_ID,
+            "domainName": host,
+            "domainPrefix": domain_prefix,
+            "http": {
+                "method": req.method,
+                "path": req.raw_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": client,
+                "userAgent": user_agent,
+            },
+            "requestId": req.request_id,
+            "routeKey": req.route_key,
+            "stage": "$default",
+            "time": req.time.format("%d/%b/%Y:%H:%M:%S +0000").to_string(),
+            "timeEpoch": req.time.timestamp_millis(),
+        },
+        "isBase64Encoded": false,
+    });
+    let fields = event.as_object_mut().expect("the event is an object");
+    if !cookies.is_empty() {
+        fields.insert("cookies".into(), json!(cookies));
+    }
+    let query = query_parameters(req.raw_query);
+    if !query.is_empty() {
+        fields.insert("queryStringParameters".into(), json!(query));
+    }
+    if !req.path_params.is_empty() {
+        fields.insert("pathParameters".into(), json!(req.path_params));
+    }
+    if !req.body.is_empty() {
+        // Text goes as is; anything that is not UTF-8 goes base64-encoded.
+        let (body, encoded) = match std::str::from_utf8(req.body) {
+            Ok(text) => (text.to_string(), false),
+            Err(_) => (BASE64.encode(req.body), true),
+        };
+        fields.insert("body".into(), json!(body));
+        fields.insert("isBase64Encoded".into(), json!(encoded));
+    }
+    event
+}
+
+/// Decoded, with repeated keys comma-joined (payload 2.0 has no multi-value map).
+pub fn query_parameters(raw: &str) -> BTreeMap<String, String> {
+    let mut params: BTreeMap<String, String> = BTreeMap::new();
+    for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+        params
+            .entry(key.into_owned())
+            .and_modify(|v| {
+                v.push(',');
+                v.push_str(&value);
+            })
+            .or_insert_with(|| value.into_owned());
+    }
+    params
+}
+
+/// An X-Ray style id, `Root=1-<epoch hex>-<96 random bits>`.
+fn trace_id(time: DateTime<Utc>) -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("Root=1-{:08x}-{}", time.timestamp(), &random[..24])
+}
+
+/// API Gateway's request id: 14 characters and a `=`, like `JKJaXmPLvHcESHA=`.
+pub fn request_id() -> String {
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    BASE64.encode(&bytes[..10])
+}
+
+/// The HTTP response for a function's result. An object with a `statusCode` is a structured
+/// response; any other JSON is a 200 `application/json` body, as on API Gateway. Anything
+/// malformed is an error (API Gateway answers 500).
+pub fn response(payload: &[u8]) -> Result<http::Response<Bytes>, String> {
+    let value: Value =
+        serde_json::from_slice(payload).map_err(|e| format!("the function's result is not JSON: {e}"))?;
+    let Some(fields) = value.as_object().filter(|o| o.contains_key("statusCode")) else {
+        return http::Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(Bytes::copy_from_slice(payload))
+            .map_err(|e| e.to_string());
+    };
+    let status = fields["statusCode"]
+        .as_u64()
+        .filter(|s| (100..=599).contains(s))
+        .ok_or_else(|| format!("statusCode {} is not an HTTP status", fields["statusCode"]))?;
+    let mut builder = http::Response::builder().status(status as u16);
+    let headers = builder.headers_mut().expect("the builder is valid so far");
+    for (name, value) in object(fields, "headers")? {
+        insert(headers, name, value, false)?;
+    }
+    for (name, values) in object(fields, "multiValueHeaders")? {
+        for value in values.as_array().ok_or_else(|| format!("multiValueHeaders.{name} is not an array"))? {
+            insert(headers, name, value, true)?;
+        }
+    }
+    for cookie in fields.get("cookies").and_then(Value::as_array).into_iter().flatten() {
+        insert(headers, "set-cookie", cookie, true)?;
+    }
+    let body = match fields.get("body") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(text)) if fields.get("isBase64Encoded") == Some(&Value::Bool(true)) => {
+            BASE64.decode(text).map_err(|e| format!("body is not valid base64: {e}"))?
+        }
+        Some(Value::String(text)) => text.clone().into_bytes(),
+        Some(other) => other.to_string().into_bytes(),
+    };
+    builder.body(Bytes::from(body)).map_err(|e| e.to_string())
+}
+
+fn object<'a>(
+    fields: &'a Map<String, Value>,
+    key: &str,
+) -> Result<impl Iterator<Item = (&'a String, &'a Value)>, String> {
+    match fields.get(key) {
+        None | Some(Value::Null) => Ok(None.into_iter().flatten()),
+        Some(Value::Object(map)) => Ok(Some(map.iter()).into_iter().flatten()),
+        Some(_) => Err(format!("{key} is not an object")),
+    }
+}
+
+fn insert(headers: &mut HeaderMap, name: &str, value: &Value, append: bool) -> Result<(), String> {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        Value::Number(_) | Value::Bool(_) => value.to_string(),
+        _ => return Err(format!("header {name} is not a string")),
+    };
+    let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("{name:?} is not a header name"))?;
+    let value = HeaderValue::from_str(&text).map_err(|_| format!("header {name} has an invalid value"))?;
+    if append {
+        headers.append(name, value);
+    } else {
+        headers.insert(name, value);
+    }
+    Ok(())
+}

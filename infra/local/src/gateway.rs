@@ -1,0 +1,233 @@
+//! `local-gateway`: starts DynamoDB (moto) and the table, the HTTP API and the reserved
+//! WebSocket port, prints one readiness line, and on SIGINT/SIGTERM/SIGHUP stops every
+//! process it started.
+
+use crate::functions::{Children, FunctionSpec, Pool};
+use crate::http_gateway::{self, Gateway};
+use crate::moto::Moto;
+use crate::routes::RouteTable;
+use crate::settings::Settings;
+use crate::template::{Function, LocalValues, Template};
+use crate::{event, table};
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::task::JoinHandle;
+
+pub const STACK_NAME: &str = "chat-local";
+pub const REGION: &str = "us-east-1";
+
+struct Running {
+    http_port: u16,
+    ws_port: u16,
+    dynamodb: String,
+    servers: Vec<JoinHandle<()>>,
+}
+
+pub async fn run(settings: Settings) -> Result<(), String> {
+    let shutdown = shutdown_signal().map_err(|e| format!("cannot listen for signals: {e}"))?;
+    tokio::pin!(shutdown);
+    let children = Children::default();
+    let mut moto = None;
+    let running = tokio::select! {
+        running = start(&settings, &children, &mut moto) => running?,
+        signal = &mut shutdown => {
+            println!("{signal}: stopping");
+            children.stop_all().await;
+            return Ok(());
+        }
+    };
+    println!(
+        "chat API ready: http://127.0.0.1:{} (HTTP)  ws://127.0.0.1:{} (WebSocket)  DynamoDB {}",
+        running.http_port, running.ws_port, running.dynamodb
+    );
+    let signal = shutdown.await;
+    println!("{signal}: stopping");
+    for server in &running.servers {
+        server.abort();
+    }
+    children.stop_all().await;
+    drop(moto);
+    println!("stopped");
+    Ok(())
+}
+
+async fn start(settings: &Settings, children: &Children, moto: &mut Option<Moto>) -> Result<Running, String> {
+    let template = Template::load(&settings.template)?;
+    let routes = RouteTable::from_template(&template)?;
+    let functions = routed_functions(settings, &template, &routes)?;
+    // Ports first: a taken port fails in a moment, before moto's seconds of start-up.
+    let http = bind(settings.http_port, "the HTTP API", "HTTP_PORT").await?;
+    let ws = bind(settings.ws_port, "the WebSocket API", "WS_PORT").await?;
+
+    let dynamodb = match &settings.dynamodb_endpoint {
+        Some(endpoint) => endpoint.clone(),
+        None => {
+            let (root, port) = (crate::project_root(), settings.moto_port);
+            let started =
+                tokio::task::spawn_blocking(move || Moto::start(&root, port)).await.map_err(|e| e.to_string())?;
+            let started = started.map_err(|e| {
+                let fix = if e.contains("in use") {
+                    "set MOTO_PORT to a free port (MOTO_PORT=0: any free port)"
+                } else {
+                    "run ./infra/dev (it installs moto into .venv/local), or set DYNAMODB_ENDPOINT to a running DynamoDB"
+                };
+                format!("{e}\n  Fix: {fix}")
+            })?;
+            moto.insert(started).endpoint()
+        }
+    };
+    let client = table::local_client(&dynamodb);
+    let created = tokio::time::timeout(
+        Duration::from_secs(30),
+        table::ensure_table(&client, &settings.table_name, &template.table()?),
+    )
+    .await
+    .map_err(|_| format!("DynamoDB at {dynamodb} did not answer within 30 s"))?
+    .map_err(|e| format!("{e} at {dynamodb}\n  Fix: check DYNAMODB_ENDPOINT, or unset it to use moto"))?;
+    println!("table {} {} at {dynamodb}", settings.table_name, if created { "created" } else { "exists, reused" });
+
+    let locals = LocalValues {
+        stack_name: STACK_NAME.into(),
+        region: REGION.into(),
+        account_id: event::ACCOUNT_ID.into(),
+        table_name: settings.table_name.clone(),
+        secret: settings.jwt_secret.clone(),
+    };
+    let mut pools = HashMap::new();
+    let mut unresolved: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for (function, path) in functions {
+        let spec = function_spec(&template, &function, path, &locals, &dynamodb, settings, &mut unresolved);
+        pools.insert(function.logical_id.clone(), Arc::new(Pool::new(spec, settings.max_instances, children.clone())));
+    }
+    for ((key, why), ids) in unresolved {
+        println!("warning: {key} left unset in {} function(s): {why}", ids.len());
+    }
+    let gateway = Gateway { cors: template.http_api_cors(&locals)?, routes, pools };
+    let http_port = http.local_addr().map_err(|e| e.to_string())?.port();
+    let ws_port = ws.local_addr().map_err(|e| e.to_string())?.port();
+    let servers = vec![
+        tokio::spawn(http_gateway::serve(http, Arc::new(gateway))),
+        tokio::spawn(http_gateway::serve_websocket_placeholder(ws)),
+    ];
+    Ok(Running { http_port, ws_port, dynamodb, servers })
+}
+
+/// The functions the routes lead to, with their binaries (all of which must exist).
+fn routed_functions(
+    settings: &Settings,
+    template: &Template,
+    routes: &RouteTable,
+) -> Result<Vec<(Function, std::path::PathBuf)>, String> {
+    let all = template.functions();
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for id in routes.functions() {
+        let function = all
+            .iter()
+            .find(|f| f.logical_id == id)
+            .ok_or_else(|| format!("{id} has HttpApi events but no Metadata.BuildProperties.Binary in the template"))?;
+        let path = settings.bin_dir.join(&function.binary);
+        if path.is_file() {
+            found.push((function.clone(), path));
+        } else {
+            missing.push(function.binary.clone());
+        }
+    }
+    if !missing.is_empty() {
+        return Err(format!(
+            "function binaries missing from {}: {}\n  Fix: build them with `cargo build --workspace --bins` (./infra/dev does), or set BIN_DIR to where they are",
+            settings.bin_dir.display(),
+            missing.join(", ")
+        ));
+    }
+    Ok(found)
+}
+
+async fn bind(port: u16, what: &str, setting: &str) -> Result<TcpListener, String> {
+    TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
+        format!(
+            "cannot listen on 127.0.0.1:{port} for {what}: {e}\n  Fix: stop whatever uses the port, or set {setting} to another port ({setting}=0: any free port)"
+        )
+    })
+}
+
+/// Lambda's environment for the function, then the template's (intrinsics resolved locally).
+fn function_spec(
+    template: &Template,
+    function: &Function,
+    path: std::path::PathBuf,
+    locals: &LocalValues,
+    dynamodb: &str,
+    settings: &Settings,
+    unresolved: &mut BTreeMap<(String, String), Vec<String>>,
+) -> FunctionSpec {
+    let name = format!("{STACK_NAME}-{}", function.logical_id);
+    let mut env = BTreeMap::new();
+    for (key, value) in &function.environment {
+        match template.resolve(value, locals) {
+            Ok(value) => {
+                env.insert(key.clone(), value);
+            }
+            Err(why) => unresolved.entry((key.clone(), why)).or_default().push(function.logical_id.clone()),
+        }
+    }
+    let mut set = |key: &str, value: String| {
+        env.insert(key.to_string(), value);
+    };
+    for (key, value) in [("AWS_LAMBDA_LOG_FORMAT", &function.log_format), ("AWS_LAMBDA_LOG_LEVEL", &function.log_level)]
+    {
+        if let Some(value) = value.as_ref().and_then(|v| template.resolve(v, locals).ok()) {
+            set(key, value);
+        }
+    }
+    set("AWS_LAMBDA_FUNCTION_NAME", name.clone());
+    set("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", function.memory_size.to_string());
+    set("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into());
+    set("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"));
+    set("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into());
+    set("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023".into());
+    set("AWS_REGION", REGION.into());
+    set("AWS_DEFAULT_REGION", REGION.into());
+    // Throwaway credentials: moto accepts anything, and none of a developer's leak in.
+    set("AWS_ACCESS_KEY_ID", "local".into());
+    set("AWS_SECRET_ACCESS_KEY", "local".into());
+    set("AWS_SESSION_TOKEN", "local".into());
+    set("DYNAMODB_ENDPOINT", dynamodb.into());
+    set("_HANDLER", "bootstrap".into());
+    set("LAMBDA_TASK_ROOT", settings.bin_dir.display().to_string());
+    set("TZ", ":UTC".into());
+    set("LANG", "en_US.UTF-8".into());
+    for inherited in ["PATH", "LD_LIBRARY_PATH"] {
+        if let Ok(value) = std::env::var(inherited) {
+            set(inherited, value);
+        }
+    }
+    FunctionSpec {
+        arn: format!("arn:aws:lambda:{REGION}:{}:function:{name}", event::ACCOUNT_ID),
+        logical_id: function.logical_id.clone(),
+        function_name: name,
+        binary: function.binary.clone(),
+        path,
+        env,
+        timeout: Duration::from_secs(function.timeout_seconds),
+    }
+}
+
+/// Resolves with the signal's name. Installed before anything starts, so that no signal can
+/// leave a process behind.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = &'static str>> {
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+            _ = hangup.recv() => "SIGHUP",
+        }
+    })
+}
