@@ -1,0 +1,187 @@
+//! A fake API Gateway Management API for tests: an HTTP server on 127.0.0.1 that records every
+//! `POST /@connections/{id}` (the `PostToConnection` call) and answers 200, or 410
+//! `GoneException` for connections marked gone, as API Gateway does for closed sockets.
+
+use aws_sdk_apigatewaymanagement::config::{BehaviorVersion, Credentials, Region};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// One `PostToConnection` call the fake received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Post {
+    /// The connection id, percent-decoded (as API Gateway gave it to `$connect`).
+    pub connection_id: String,
+    pub body: Vec<u8>,
+    /// What the fake answered: 200, or 410 for a connection marked gone.
+    pub status: u16,
+}
+
+impl Post {
+    /// The posted frame as JSON (every frame the product sends is JSON).
+    #[track_caller]
+    pub fn frame(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("frame posted to {} is not JSON ({e}): {}", self.connection_id, String::from_utf8_lossy(&self.body))
+        })
+    }
+}
+
+#[derive(Default)]
+struct State {
+    posts: Vec<Post>,
+    gone: HashSet<String>,
+    /// Requests that were not `POST /@connections/{id}` (method and path): the product should send none.
+    unexpected: Vec<String>,
+}
+
+/// The fake endpoint. Stops serving when dropped.
+pub struct FakeGateway {
+    endpoint: String,
+    state: Arc<Mutex<State>>,
+    server: JoinHandle<()>,
+}
+
+impl FakeGateway {
+    /// Binds 127.0.0.1:0 and serves until dropped. Needs a Tokio runtime.
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the fake gateway");
+        let endpoint = format!("http://{}", listener.local_addr().expect("local address"));
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = state.clone();
+        let server = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let state = shared.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| answer(state.clone(), req));
+                    // A client hanging up mid-request is not the fake's concern.
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+        });
+        Self { endpoint, state, server }
+    }
+
+    /// `http://127.0.0.1:<port>`, what `WEBSOCKET_ENDPOINT` would be.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// A Management API client pointed at this fake (us-east-1, dummy static credentials).
+    pub fn client(&self) -> aws_sdk_apigatewaymanagement::Client {
+        let config = aws_sdk_apigatewaymanagement::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "fake-gateway"))
+            .endpoint_url(&self.endpoint)
+            .build();
+        aws_sdk_apigatewaymanagement::Client::from_conf(config)
+    }
+
+    /// From now on, posts to this connection are answered 410 `GoneException`.
+    pub fn mark_gone(&self, connection_id: &str) {
+        self.lock().gone.insert(connection_id.to_string());
+    }
+
+    /// Every post so far, in arrival order.
+    pub fn posts(&self) -> Vec<Post> {
+        self.lock().posts.clone()
+    }
+
+    /// Every post so far, and forgets them (for the next step of a test).
+    pub fn take(&self) -> Vec<Post> {
+        std::mem::take(&mut self.lock().posts)
+    }
+
+    /// The frames posted to one connection so far, in arrival order.
+    pub fn frames_to(&self, connection_id: &str) -> Vec<Value> {
+        self.lock().posts.iter().filter(|p| p.connection_id == connection_id).map(Post::frame).collect()
+    }
+
+    /// Requests that were not `POST /@connections/{id}`, as "METHOD path".
+    pub fn unexpected(&self) -> Vec<String> {
+        self.lock().unexpected.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Drop for FakeGateway {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+async fn answer(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let body = match req.into_body().collect().await {
+        Ok(collected) => collected.to_bytes().to_vec(),
+        Err(_) => return Ok(reply(StatusCode::BAD_REQUEST, None, "{\"message\":\"unreadable body\"}")),
+    };
+    // The endpoint may carry a stage (`/prod/@connections/…`); the id is the last segment.
+    let id = path
+        .split_once("/@connections/")
+        .map(|(_, id)| id)
+        .filter(|id| !id.is_empty() && !id.contains('/'))
+        .map(decode);
+    let mut state = state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    match (method, id) {
+        (Method::POST, Some(connection_id)) => {
+            let gone = state.gone.contains(&connection_id);
+            let status = if gone { 410 } else { 200 };
+            state.posts.push(Post { connection_id, body, status });
+            Ok(if gone {
+                reply(StatusCode::GONE, Some("GoneException"), "{\"message\":\"Gone\"}")
+            } else {
+                reply(StatusCode::OK, None, "{}")
+            })
+        }
+        (method, _) => {
+            state.unexpected.push(format!("{method} {path}"));
+            Ok(reply(StatusCode::NOT_FOUND, Some("NotFoundException"), "{\"message\":\"Not Found\"}"))
+        }
+    }
+}
+
+fn reply(status: StatusCode, error_type: Option<&str>, body: &'static str) -> Response<Full<Bytes>> {
+    let mut builder = Response::builder().status(status).header("content-type", "application/json");
+    if let Some(error_type) = error_type {
+        builder = builder.header("x-amzn-errortype", error_type);
+    }
+    builder.body(Full::new(Bytes::from_static(body.as_bytes()))).expect("static response parts are valid")
+}
+
+/// Percent-decodes a path segment (the SDK encodes `=`, `+` and `/` in connection ids).
+fn decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
