@@ -1,3 +1,16 @@
 //! The API's tests, in one binary (see Cargo.toml). Each module covers one function.
 
+mod ai;
 mod auth;
+mod auth_login;
+mod auth_register;
+mod common;
+mod conversations_create;
+mod conversations_history;
+mod conversations_list;
+mod fixtures;
+mod messages_send;
+mod realtime;
+mod route_fallback;
+mod users_get;
+mod users_list;

@@ -13,6 +13,9 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use tokio::sync::OnceCell;
 
+pub mod fake_gateway;
+pub mod fake_models;
+
 /// The functions under test, by crate name (= `events/<name>/`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
@@ -25,10 +28,11 @@ pub enum Function {
     ConversationsHistory,
     MessagesSend,
     RouteFallback,
+    ConversationsConnect,
 }
 
 impl Function {
-    pub const ALL: [Function; 9] = [
+    pub const ALL: [Function; 10] = [
         Self::AuthRegister,
         Self::AuthLogin,
         Self::UsersList,
@@ -38,6 +42,7 @@ impl Function {
         Self::ConversationsHistory,
         Self::MessagesSend,
         Self::RouteFallback,
+        Self::ConversationsConnect,
     ];
 
     pub fn name(self) -> &'static str {
@@ -51,6 +56,7 @@ impl Function {
             Self::ConversationsHistory => "conversations-history",
             Self::MessagesSend => "messages-send",
             Self::RouteFallback => "route-fallback",
+            Self::ConversationsConnect => "conversations-connect",
         }
     }
 
@@ -65,6 +71,7 @@ impl Function {
             Self::ConversationsHistory => conversations_history::handler(app, req).await,
             Self::MessagesSend => messages_send::handler(app, req).await,
             Self::RouteFallback => route_fallback::handler(req).await,
+            Self::ConversationsConnect => conversations_connect::handler(app, req).await,
         }
     }
 }
@@ -91,6 +98,17 @@ pub struct Reply {
 impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).map(String::as_str)
+    }
+
+    /// The target of `Link: <target>; rel="next"`, when the response has one.
+    #[track_caller]
+    pub fn next_link(&self) -> Option<String> {
+        let link = self.header("link")?;
+        let target = link
+            .strip_prefix('<')
+            .and_then(|rest| rest.strip_suffix(">; rel=\"next\""))
+            .unwrap_or_else(|| panic!("malformed Link header: {link}"));
+        Some(target.to_string())
     }
 
     /// Asserts the contract's error envelope with this status, and returns the message.
@@ -140,9 +158,20 @@ impl TestEnv {
         Self { app, client, table }
     }
 
+    /// Like [`TestEnv::new`], but the app pushes WebSocket frames to a fresh
+    /// [`fake_gateway::FakeGateway`] (returned alongside), as it would to API Gateway.
+    pub async fn with_realtime() -> (Self, fake_gateway::FakeGateway) {
+        let mut env = Self::new().await;
+        let gateway = fake_gateway::FakeGateway::start().await;
+        let realtime = chat_core::realtime::Realtime::new(gateway.client(), 128);
+        env.app = App::with_clients(env.app.config.clone(), env.app.store.clone(), Some(realtime));
+        (env, gateway)
+    }
+
     /// Replays a raw API Gateway event through a function's handler.
     pub async fn invoke_event(&self, function: Function, event: &str) -> Reply {
-        let req = lambda_http::request::from_str(event).unwrap_or_else(|e| panic!("fixture is not an API Gateway event: {e}"));
+        let req = lambda_http::request::from_str(event)
+            .unwrap_or_else(|e| panic!("fixture is not an API Gateway event: {e}"));
         let response = function.call(&self.app, req).await;
         let status = response.status().as_u16();
         let headers = response
@@ -151,7 +180,11 @@ impl TestEnv {
             .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or_default().to_string()))
             .collect::<HashMap<_, _>>();
         let bytes: &[u8] = response.body().as_ref();
-        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(bytes).expect("every response body is JSON") };
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(bytes).expect("every response body is JSON")
+        };
         if status >= 400 {
             assert_eq!(headers.get("content-type").map(String::as_str), Some("application/json"));
         }
@@ -165,7 +198,14 @@ impl TestEnv {
     }
 
     /// Builds an event in code (for tests that generate many requests).
-    pub async fn call(&self, function: Function, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+    pub async fn call(
+        &self,
+        function: Function,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
         let event = event(method, path, token, body.map(|b| b.to_string()));
         self.invoke_event(function, &event.to_string()).await
     }
@@ -174,7 +214,13 @@ impl TestEnv {
         let email = format!("{name}-{}@example.com", uuid::Uuid::new_v4().simple());
         let password = format!("{name}-password");
         let reply = self
-            .call(Function::AuthRegister, "POST", "/api/auth/register", None, Some(json!({"email": email, "password": password, "name": name})))
+            .call(
+                Function::AuthRegister,
+                "POST",
+                "/api/auth/register",
+                None,
+                Some(json!({"email": email, "password": password, "name": name})),
+            )
             .await;
         assert_eq!(reply.status, 201, "register: {}", reply.body);
         User {
@@ -187,7 +233,13 @@ impl TestEnv {
 
     pub async fn direct_conversation(&self, a: &User, b: &User) -> String {
         let reply = self
-            .call(Function::ConversationsCreate, "POST", "/api/conversations", Some(&a.token), Some(json!({"is_ai": false, "participant_id": b.id})))
+            .call(
+                Function::ConversationsCreate,
+                "POST",
+                "/api/conversations",
+                Some(&a.token),
+                Some(json!({"is_ai": false, "participant_id": b.id})),
+            )
             .await;
         assert!(reply.status == 201 || reply.status == 200, "create conversation: {}", reply.body);
         reply.body["conversation_id"].as_str().unwrap().to_string()
@@ -204,13 +256,58 @@ impl TestEnv {
         .await
     }
 
+    /// A token signed like the product's (HS256, our issuer and audience) with `iat`/`exp` at
+    /// the given offsets from now (seconds) and with `secret`: expired or foreign tokens.
+    pub fn forge_token(&self, sub: &str, iat_offset: i64, exp_offset: i64, secret: &[u8]) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let claims = chat_core::auth::Claims {
+            sub: sub.to_string(),
+            iat: (now + iat_offset) as u64,
+            exp: (now + exp_offset) as u64,
+            iss: self.app.config.jwt_issuer.clone(),
+            aud: self.app.config.jwt_audience.clone(),
+        };
+        let key = jsonwebtoken::EncodingKey::from_secret(secret);
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key)
+            .expect("token signs")
+    }
+
+    /// Runs a request that must be refused: asserts the error envelope with `status` and that
+    /// the table is exactly as before ("a failed request changes nothing"). Returns the message.
+    #[track_caller]
+    pub fn refused<'a>(
+        &'a self,
+        status: u16,
+        request: impl std::future::Future<Output = Reply> + 'a,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = String> + 'a>> {
+        let caller = std::panic::Location::caller();
+        // Boxed (the request too): handler futures are large, and a test awaiting many of these
+        // in a row would otherwise carry them all in its own future, on the test thread's stack.
+        let request = Box::pin(request);
+        Box::pin(async move {
+            let before = self.snapshot().await;
+            let reply = request.await;
+            assert_eq!(reply.status, status, "unexpected status at {caller}, body: {}", reply.body);
+            let message = reply.assert_error(status);
+            assert!(self.snapshot().await == before, "refused request at {caller} changed the table");
+            message
+        })
+    }
+
     /// Every item in the table, keyed by (PK, SK). Test-only: the product never scans; tests
     /// take this snapshot to prove that a refused request changed nothing.
     pub async fn snapshot(&self) -> BTreeMap<(String, String), Value> {
         let mut items = BTreeMap::new();
         let mut start = None;
         loop {
-            let out = self.client.scan().table_name(&self.table).set_exclusive_start_key(start).send().await.expect("snapshot scan");
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("snapshot scan");
             for item in out.items.unwrap_or_default() {
                 let value: Value = serde_dynamo::from_item(item).expect("item decodes");
                 let key = (value["PK"].as_str().unwrap().to_string(), value["SK"].as_str().unwrap().to_string());
@@ -237,7 +334,8 @@ pub fn fixture(function: Function, name: &str, vars: &[(&str, &str)]) -> String 
 /// An API Gateway HTTP API (payload 2.0) event, as API Gateway would send it.
 pub fn event(method: &str, path_and_query: &str, token: Option<&str>, body: Option<String>) -> Value {
     let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
-    let mut headers = json!({"content-type": "application/json", "host": "api.example.com", "user-agent": "chat-tests"});
+    let mut headers =
+        json!({"content-type": "application/json", "host": "api.example.com", "user-agent": "chat-tests"});
     if let Some(token) = token {
         headers["authorization"] = json!(format!("Bearer {token}"));
     }

@@ -1,5 +1,6 @@
 //! The AI agent: a participant with a stable id and a real profile, but no credentials, so
-//! nobody can log in as it, and no token ever names it, so nobody can send as it.
+//! nobody can log in as it, and no token ever names it, so nobody can send as it. It is not
+//! listed by `GET /api/users`: it is reached through `is_ai`, never as a direct partner.
 
 use crate::domain::{DisplayName, Email, UserId};
 use crate::store::items::UserItem;
@@ -13,8 +14,8 @@ pub fn profile_item() -> UserItem {
     UserItem {
         pk: key.pk,
         sk: key.sk,
-        gsi1pk: keys::USERS_INDEX_PK.into(),
-        gsi1sk: keys::users_index_sk(AGENT_ID),
+        gsi1pk: None,
+        gsi1sk: None,
         user_id: AGENT_ID,
         email: Email::parse("ai-agent@agent.invalid".into()).expect("valid agent email"),
         name: DisplayName::parse("AI Agent".into()).expect("valid agent name"),

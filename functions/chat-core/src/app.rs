@@ -21,7 +21,13 @@ impl App {
     /// Loads the AWS configuration once and builds every client from it.
     pub async fn from_config(config: Config) -> Self {
         let sdk = aws_config::from_env().load().await;
-        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&sdk);
+        Self::from_sdk(config, &sdk)
+    }
+
+    /// Builds every client from an already loaded AWS configuration (shared with other clients,
+    /// such as the AI agent's model).
+    pub fn from_sdk(config: Config, sdk: &aws_config::SdkConfig) -> Self {
+        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk);
         if let Some(endpoint) = &config.dynamodb_endpoint {
             dynamodb = dynamodb.endpoint_url(endpoint);
         }
@@ -29,7 +35,7 @@ impl App {
         let realtime = config.websocket_endpoint.as_ref().map(|endpoint| {
             // The management endpoint comes from configuration, never from the request's domain
             // name, which is wrong behind a custom domain.
-            let management = aws_sdk_apigatewaymanagement::config::Builder::from(&sdk).endpoint_url(endpoint).build();
+            let management = aws_sdk_apigatewaymanagement::config::Builder::from(sdk).endpoint_url(endpoint).build();
             Realtime::new(aws_sdk_apigatewaymanagement::Client::from_conf(management), config.fanout_concurrency)
         });
         Self::with_clients(config, store, realtime)

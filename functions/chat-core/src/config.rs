@@ -40,19 +40,12 @@ impl Config {
 
     /// Reads through `lookup` so tests can configure without touching the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let required = |key: &'static str| {
-            lookup(key)
-                .filter(|v| !v.is_empty())
-                .ok_or(ConfigError::Missing(key))
-        };
+        let required = |key: &'static str| lookup(key).filter(|v| !v.is_empty()).ok_or(ConfigError::Missing(key));
         let optional = |key: &str| lookup(key).filter(|v| !v.is_empty());
 
         let jwt_secret = required("JWT_SECRET")?.into_bytes();
         if jwt_secret.len() < MIN_SECRET_BYTES {
-            return Err(ConfigError::Invalid(
-                "JWT_SECRET",
-                format!("must be at least {MIN_SECRET_BYTES} bytes"),
-            ));
+            return Err(ConfigError::Invalid("JWT_SECRET", format!("must be at least {MIN_SECRET_BYTES} bytes")));
         }
         let token_ttl_seconds = match optional("TOKEN_TTL_SECONDS") {
             None => 3600,
@@ -60,15 +53,15 @@ impl Config {
                 .parse::<u64>()
                 .ok()
                 .filter(|ttl| (60..=MAX_TOKEN_TTL_SECONDS).contains(ttl))
-                .ok_or_else(|| {
-                    ConfigError::Invalid("TOKEN_TTL_SECONDS", "must be 60 to 86400".into())
-                })?,
+                .ok_or_else(|| ConfigError::Invalid("TOKEN_TTL_SECONDS", "must be 60 to 86400".into()))?,
         };
         let fanout_concurrency = match optional("FANOUT_CONCURRENCY") {
             None => crate::realtime::DEFAULT_CONCURRENCY,
-            Some(raw) => raw.parse::<usize>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
-                ConfigError::Invalid("FANOUT_CONCURRENCY", "must be 1 to 1000".into())
-            })?,
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| ConfigError::Invalid("FANOUT_CONCURRENCY", "must be 1 to 1000".into()))?,
         };
         Ok(Self {
             table_name: required("TABLE_NAME")?,

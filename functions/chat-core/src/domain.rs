@@ -117,8 +117,8 @@ text_type!(ConnectionId);
 
 impl ConnectionId {
     pub fn parse(raw: String) -> Result<Self, String> {
-        let valid = (1..=128).contains(&raw.len())
-            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b"=_+-/".contains(&b));
+        let valid =
+            (1..=128).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b"=_+-/".contains(&b));
         if valid { Ok(Self(raw)) } else { Err("must be a WebSocket connection id".into()) }
     }
 }
@@ -150,14 +150,8 @@ impl Email {
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..")
-            && local
-                .chars()
-                .all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
-        if labels_ok && local_ok {
-            Ok(Self(email))
-        } else {
-            Err(invalid())
-        }
+            && local.chars().all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+        if labels_ok && local_ok { Ok(Self(email)) } else { Err(invalid()) }
     }
 }
 
@@ -217,18 +211,12 @@ text_type!(PictureUrl);
 impl PictureUrl {
     pub fn parse(raw: String) -> Result<Self, String> {
         let url = raw.trim();
-        let rest = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"));
+        let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
         let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
         let valid = url.len() <= 2048
             && host.is_some_and(|h| !h.is_empty() && !h.contains('@'))
             && !url.chars().any(|c| c.is_whitespace() || c.is_control());
-        if valid {
-            Ok(Self(url.to_string()))
-        } else {
-            Err("must be an http(s) URL of at most 2048 characters".into())
-        }
+        if valid { Ok(Self(url.to_string())) } else { Err("must be an http(s) URL of at most 2048 characters".into()) }
     }
 }
 

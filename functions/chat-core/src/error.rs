@@ -70,15 +70,11 @@ impl ApiError {
             Self::Unavailable(detail) => tracing::warn!(error = %detail, "dependency unavailable"),
             _ => tracing::debug!(error = %self, "request refused"),
         }
-        let mut builder = Response::builder()
-            .status(self.status())
-            .header("content-type", "application/json");
+        let mut builder = Response::builder().status(self.status()).header("content-type", "application/json");
         if let Self::MethodNotAllowed { allow, .. } = &self {
             builder = builder.header("allow", allow.join(", "));
         }
-        builder
-            .body(Body::from(self.body().to_string()))
-            .expect("static response parts are valid")
+        builder.body(Body::from(self.body().to_string())).expect("static response parts are valid")
     }
 }
 

@@ -66,8 +66,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("request body must be a JSON object"));
     }
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|_| ApiError::bad_request("request body is not valid JSON"))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|_| ApiError::bad_request("request body is not valid JSON"))?;
     if !value.is_object() {
         return Err(ApiError::bad_request("request body must be a JSON object"));
     }
@@ -97,10 +97,7 @@ fn field_message(path: &str, inner: &str) -> String {
 
 /// The caller's id from `Authorization: Bearer <JWT>`, or 401.
 pub fn caller(tokens: &TokenKeys, req: &Request) -> ApiResult<UserId> {
-    let header = req
-        .headers()
-        .get("authorization")
-        .ok_or(ApiError::Unauthorized("missing bearer token"))?;
+    let header = req.headers().get("authorization").ok_or(ApiError::Unauthorized("missing bearer token"))?;
     let token = header
         .to_str()
         .ok()

@@ -2,6 +2,7 @@
 //! Each function crate under `functions/` is a thin Lambda around one handler that uses this.
 
 pub mod agent;
+pub mod ai;
 pub mod app;
 pub mod auth;
 pub mod config;

@@ -2,7 +2,8 @@
 //! registering a connection on a conversation.
 
 use crate::domain::{ClientMessageId, ConnectionId, ConversationId, MessageId, MessageText, UserId};
-use crate::realtime::{FanOut, frames};
+use crate::realtime::{FanOut, Realtime, frames};
+use crate::store::connections::SubscriberItem;
 use crate::store::items::ConversationItem;
 use crate::store::messages::Posted;
 use crate::views::MessageView;
@@ -88,19 +89,34 @@ pub async fn send_in(
     let view = message.view();
     match listed {
         Some((realtime, Ok(subscribers), listed_in)) => {
-            let frame = frames::message(id, &view);
-            match realtime.deliver(&app.store, id, subscribers, &frame, None).await {
-                Ok(mut fan_out) => {
-                    fan_out.list_ms = listed_in.as_secs_f64() * 1000.0;
-                    timings.fan_out = Some(fan_out);
-                }
-                Err(err) => tracing::warn!(conversation_id = %id, error = %err, "fan-out failed"),
-            }
+            timings.fan_out = push_message(app, realtime, id, subscribers, &view).await.map(|mut fan_out| {
+                fan_out.list_ms = listed_in.as_secs_f64() * 1000.0;
+                fan_out
+            });
         }
         Some((_, Err(err), _)) => tracing::warn!(conversation_id = %id, error = %err, "could not list subscribers"),
         None => {}
     }
     Ok((view.into(), timings))
+}
+
+/// Pushes a stored message to `subscribers` as a `message` frame (also the AI agent's replies).
+/// Delivery problems are logged, never returned.
+pub async fn push_message(
+    app: &App,
+    realtime: &Realtime,
+    conversation_id: ConversationId,
+    subscribers: Vec<SubscriberItem>,
+    message: &MessageView,
+) -> Option<FanOut> {
+    let frame = frames::message(conversation_id, message);
+    match realtime.deliver(&app.store, conversation_id, subscribers, &frame, None).await {
+        Ok(fan_out) => Some(fan_out),
+        Err(err) => {
+            tracing::warn!(conversation_id = %conversation_id, error = %err, "fan-out failed");
+            None
+        }
+    }
 }
 
 /// Registers an open connection on a conversation its owner takes part in. With `caller`

@@ -31,7 +31,5 @@ pub struct ConversationView {
 
 /// RFC 3339, UTC, `Z`, fixed microsecond precision so timestamps also sort as strings.
 pub fn now_timestamp() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string()
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }

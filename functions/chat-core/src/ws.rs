@@ -52,7 +52,8 @@ pub fn response(status: u16, body: Option<Value>) -> ApiGatewayProxyResponse {
 
 /// The connection id API Gateway put in the request context.
 pub fn connection_id(event: &WsEvent) -> ApiResult<ConnectionId> {
-    let raw = event.request_context.connection_id.clone().ok_or_else(|| ApiError::internal("event has no connection id"))?;
+    let raw =
+        event.request_context.connection_id.clone().ok_or_else(|| ApiError::internal("event has no connection id"))?;
     ConnectionId::parse(raw).map_err(ApiError::internal)
 }
 

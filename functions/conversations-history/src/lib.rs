@@ -29,7 +29,8 @@ async fn history(app: &App, req: Request) -> ApiResult<Response<Body>> {
     };
     // The membership check and the page read run concurrently: one round trip of latency.
     // The page is dropped unread when the caller is not a participant.
-    let (conversation, history) = tokio::join!(app.store.conversation_for(id, user), app.store.history(id, page, limit));
+    let (conversation, history) =
+        tokio::join!(app.store.conversation_for(id, user), app.store.history(id, page, limit));
     conversation?;
     let history = history?;
     let next = match (history.more, page, history.messages.first(), history.messages.last()) {

@@ -2,10 +2,10 @@
 //! headers); `&conversation_id=` optionally registers the connection there at once. A non-200
 //! answer makes API Gateway refuse the handshake with that status.
 
+use aws_lambda_events::apigw::ApiGatewayProxyResponse;
 use chat_core::domain::ConversationId;
 use chat_core::ws::{self, WsEvent};
 use chat_core::{ApiError, ApiResult, App};
-use aws_lambda_events::apigw::ApiGatewayProxyResponse;
 use serde_json::Value;
 
 pub async fn handler(app: &App, event: WsEvent) -> ApiGatewayProxyResponse {

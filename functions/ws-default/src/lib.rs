@@ -1,13 +1,13 @@
 //! WebSocket `$default`: every client frame, routed on its `action`. Answers (and refusals, as
 //! error frames) go back to the sending connection only; the socket stays open either way.
 
+use aws_lambda_events::apigw::ApiGatewayProxyResponse;
 use chat_core::domain::{ClientMessageId, ConversationId, MessageText};
 use chat_core::http::parse_json;
 use chat_core::realtime::frames;
 use chat_core::store::connections::ConnectionItem;
 use chat_core::ws::{self, WsEvent};
 use chat_core::{ApiError, ApiResult, App, messaging};
-use aws_lambda_events::apigw::ApiGatewayProxyResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -37,7 +37,9 @@ async fn dispatch(app: &App, event: &WsEvent) -> ApiResult<Option<Value>> {
     let connection_id = ws::connection_id(event)?;
     let frame = ws::body(event)?;
     let Envelope { action } = parse_json(&frame).map_err(|err| match err {
-        ApiError::BadRequest(m) if m.starts_with("request body") => ApiError::bad_request(m.replace("request body", "frame")),
+        ApiError::BadRequest(m) if m.starts_with("request body") => {
+            ApiError::bad_request(m.replace("request body", "frame"))
+        }
         other => other,
     })?;
     match action.as_str() {
@@ -70,13 +72,16 @@ async fn dispatch(app: &App, event: &WsEvent) -> ApiResult<Option<Value>> {
         }
         "typing" => {
             let Subscribe { conversation_id } = parse_json(&frame)?;
-            let (connection, conversation) = app.store.connection_and_conversation(&connection_id, conversation_id).await?;
+            let (connection, conversation) =
+                app.store.connection_and_conversation(&connection_id, conversation_id).await?;
             let user = connection.ok_or(ApiError::Unauthorized("connection is not registered"))?.user_id;
             if !conversation.is_some_and(|c| c.has_participant(user)) {
                 return Err(ApiError::not_found("conversation not found"));
             }
             if let Some(realtime) = &app.realtime {
-                realtime.broadcast(&app.store, conversation_id, &frames::typing(conversation_id, user), Some(user)).await?;
+                realtime
+                    .broadcast(&app.store, conversation_id, &frames::typing(conversation_id, user), Some(user))
+                    .await?;
             }
             Ok(None)
         }

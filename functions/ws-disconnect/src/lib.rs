@@ -1,9 +1,9 @@
 //! WebSocket `$disconnect`: removes the connection and its subscriptions. Best effort on
 //! API Gateway's side (it can be missed), hence the TTL on every connection item.
 
+use aws_lambda_events::apigw::ApiGatewayProxyResponse;
 use chat_core::ws::{self, WsEvent};
 use chat_core::{ApiResult, App};
-use aws_lambda_events::apigw::ApiGatewayProxyResponse;
 use serde_json::Value;
 
 pub async fn handler(app: &App, event: WsEvent) -> ApiGatewayProxyResponse {

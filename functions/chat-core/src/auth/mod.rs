@@ -3,5 +3,5 @@
 mod password;
 mod token;
 
-pub use password::{hash_password, verify_password, PasswordCheck};
+pub use password::{PasswordCheck, hash_password, verify_password};
 pub use token::{Claims, TokenKeys};

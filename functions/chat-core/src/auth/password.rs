@@ -11,7 +11,8 @@ fn hasher() -> Argon2<'static> {
 
 /// A PHC hash of a random throwaway password with the same parameters. Checking an unknown
 /// email against it costs the same as checking a real account, so timing reveals nothing.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$2D3RLZ3GzMcJ3hFXe8pmr2Cr3sxDeUsgIsbtSItx8DU";
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$2D3RLZ3GzMcJ3hFXe8pmr2Cr3sxDeUsgIsbtSItx8DU";
 
 pub fn hash_password(password: &Password) -> Result<String, String> {
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
@@ -33,14 +34,8 @@ pub fn verify_password(password: &str, stored: Option<&str>) -> PasswordCheck {
     let parsed = PasswordHash::new(stored.unwrap_or(DUMMY_HASH))
         .or_else(|_| PasswordHash::new(DUMMY_HASH))
         .expect("dummy hash is a valid PHC string");
-    let ok = hasher()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok();
-    if ok && known {
-        PasswordCheck::Match
-    } else {
-        PasswordCheck::Mismatch
-    }
+    let ok = hasher().verify_password(password.as_bytes(), &parsed).is_ok();
+    if ok && known { PasswordCheck::Match } else { PasswordCheck::Mismatch }
 }
 
 #[cfg(test)]

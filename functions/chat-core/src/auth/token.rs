@@ -123,7 +123,13 @@ mod tests {
         let keys = keys();
         let now = chrono::Utc::now().timestamp() as u64;
         let sign = |iat: u64, exp: u64, aud: &str| {
-            let claims = Claims { sub: UserId::generate().to_string(), iat, exp, iss: "serverless-chat".into(), aud: aud.into() };
+            let claims = Claims {
+                sub: UserId::generate().to_string(),
+                iat,
+                exp,
+                iss: "serverless-chat".into(),
+                aud: aud.into(),
+            };
             jsonwebtoken::encode(&keys.header, &claims, &keys.encoding).unwrap()
         };
         assert!(keys.verify(&sign(now, now + 60, "serverless-chat-api")).is_ok());

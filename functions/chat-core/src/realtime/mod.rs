@@ -49,16 +49,13 @@ impl Realtime {
 
     /// Posts one frame to one connection. Never fails the caller: the outcome says what happened.
     pub async fn post(&self, connection: &ConnectionId, payload: &[u8]) -> PostOutcome {
-        let result = self
-            .client
-            .post_to_connection()
-            .connection_id(connection.as_ref())
-            .data(Blob::new(payload))
-            .send()
-            .await;
+        let result =
+            self.client.post_to_connection().connection_id(connection.as_ref()).data(Blob::new(payload)).send().await;
         match result {
             Ok(_) => PostOutcome::Delivered,
-            Err(err) if matches!(err.as_service_error(), Some(PostToConnectionError::GoneException(_))) => PostOutcome::Gone,
+            Err(err) if matches!(err.as_service_error(), Some(PostToConnectionError::GoneException(_))) => {
+                PostOutcome::Gone
+            }
             Err(err) => {
                 tracing::warn!(
                     connection_id = %connection,

@@ -81,7 +81,8 @@ impl Store {
     }
 
     pub async fn connection(&self, connection_id: &ConnectionId) -> Result<Option<ConnectionItem>, ApiError> {
-        let found: Option<ConnectionItem> = self.get("get connection", &keys::connection(connection_id.as_ref())).await?;
+        let found: Option<ConnectionItem> =
+            self.get("get connection", &keys::connection(connection_id.as_ref())).await?;
         // TTL deletion lags by up to days: an expired item is a closed connection.
         Ok(found.filter(|c| c.expires_at > now()))
     }
@@ -93,12 +94,20 @@ impl Store {
         conversation: ConversationId,
     ) -> Result<(Option<ConnectionItem>, Option<ConversationItem>), ApiError> {
         let (connection, conversation): (Option<ConnectionItem>, _) = self
-            .get_two("get connection and conversation", &keys::connection(connection_id.as_ref()), &keys::conversation(conversation))
+            .get_two(
+                "get connection and conversation",
+                &keys::connection(connection_id.as_ref()),
+                &keys::conversation(conversation),
+            )
             .await?;
         Ok((connection.filter(|c| c.expires_at > now()), conversation))
     }
 
-    fn subscription_puts(&self, connection: &ConnectionItem, conversation: ConversationId) -> Result<Vec<TransactWriteItem>, ApiError> {
+    fn subscription_puts(
+        &self,
+        connection: &ConnectionItem,
+        conversation: ConversationId,
+    ) -> Result<Vec<TransactWriteItem>, ApiError> {
         let subscriber_key = keys::subscriber(conversation, connection.connection_id.as_ref());
         let subscriber = SubscriberItem {
             pk: subscriber_key.pk,

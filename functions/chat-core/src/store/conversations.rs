@@ -90,7 +90,8 @@ impl Store {
     /// conditional, so for a direct pair (whose id is derived from its members) a second
     /// creation — also a racing one — finds the first instead of making a duplicate.
     pub async fn create_conversation(&self, conversation: ConversationItem) -> Result<Created, ApiError> {
-        let mut actions: Vec<TransactWriteItem> = vec![self.put(to_item(&conversation)?, Some("attribute_not_exists(PK)"))?];
+        let mut actions: Vec<TransactWriteItem> =
+            vec![self.put(to_item(&conversation)?, Some("attribute_not_exists(PK)"))?];
         for member in conversation.members() {
             actions.push(self.put(to_item(&conversation.membership_for(member))?, None)?);
         }
@@ -116,7 +117,11 @@ impl Store {
     }
 
     /// The user's conversations, most recent activity first.
-    pub async fn list_conversations(&self, user: UserId, page: &PageRequest) -> Result<Page<ConversationView>, ApiError> {
+    pub async fn list_conversations(
+        &self,
+        user: UserId,
+        page: &PageRequest,
+    ) -> Result<Page<ConversationView>, ApiError> {
         let start = match &page.cursor {
             None => None,
             Some(raw) => {
@@ -147,7 +152,8 @@ impl Store {
             .await
             .map_err(|e| sdk_error("list conversations", e))?;
         let truncated = out.last_evaluated_key.is_some();
-        let items: Vec<MembershipItem> = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
+        let items: Vec<MembershipItem> =
+            out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
         Ok(Page::from_overfetch(
             items,
             page.limit,

@@ -10,10 +10,12 @@ pub struct UserItem {
     pub pk: String,
     #[serde(rename = "SK")]
     pub sk: String,
-    #[serde(rename = "GSI1PK")]
-    pub gsi1pk: String,
-    #[serde(rename = "GSI1SK")]
-    pub gsi1sk: String,
+    /// The users index; absent for the AI agent, which is not listed (it cannot be picked
+    /// as a direct partner) but has a profile.
+    #[serde(rename = "GSI1PK", default, skip_serializing_if = "Option::is_none")]
+    pub gsi1pk: Option<String>,
+    #[serde(rename = "GSI1SK", default, skip_serializing_if = "Option::is_none")]
+    pub gsi1sk: Option<String>,
     pub user_id: UserId,
     pub email: Email,
     pub name: DisplayName,

@@ -43,6 +43,22 @@ impl Store {
         text: MessageText,
         client_message_id: Option<ClientMessageId>,
     ) -> Result<Posted, ApiError> {
+        self.post_message_if(conversation, sender, text, client_message_id, None)
+            .await?
+            .ok_or_else(|| ApiError::internal("post message: no guard, yet the guard failed"))
+    }
+
+    /// [`Store::post_message`] with one more conditional action in the same transaction
+    /// (`guard`, e.g. "this reply's claim is still mine"): when its condition fails, nothing is
+    /// stored and the answer is `None`.
+    pub(crate) async fn post_message_if(
+        &self,
+        conversation: &ConversationItem,
+        sender: UserId,
+        text: MessageText,
+        client_message_id: Option<ClientMessageId>,
+        guard: Option<TransactWriteItem>,
+    ) -> Result<Option<Posted>, ApiError> {
         let id = MessageId::generate();
         let key = keys::message(conversation.conversation_id, id);
         let message = MessageItem {
@@ -78,30 +94,46 @@ impl Store {
             if with_summary {
                 actions.extend(self.summary_updates(conversation, &message)?);
             }
+            let guard_at = guard.as_ref().map(|g| {
+                actions.push(g.clone());
+                actions.len() - 1
+            });
             match self.transact("post message", actions).await? {
-                Transact::Committed => return Ok(Posted::Stored(message)),
+                Transact::Committed => return Ok(Some(Posted::Stored(message))),
+                Transact::ConditionFailed(failed) if guard_at.is_some_and(|g| failed.contains(&g)) => return Ok(None),
                 Transact::ConditionFailed(failed) if idempotency.is_some() && failed.contains(&0) => {
-                    return self.replay(conversation.conversation_id, sender, client_message_id, &message.message).await;
+                    return self
+                        .replay(conversation.conversation_id, sender, client_message_id, &message.message)
+                        .await
+                        .map(Some);
                 }
                 Transact::ConditionFailed(failed) if with_summary && failed.iter().all(|i| *i == summary_at) => {
                     with_summary = false;
                 }
                 Transact::ConditionFailed(failed) => {
-                    return Err(ApiError::internal(format!("post message: unexpected condition failure at {failed:?}")));
+                    return Err(ApiError::internal(format!(
+                        "post message: unexpected condition failure at {failed:?}"
+                    )));
                 }
             }
         }
         Err(ApiError::internal("post message: retries exhausted"))
     }
 
-    fn summary_updates(&self, conversation: &ConversationItem, message: &MessageItem) -> Result<Vec<TransactWriteItem>, ApiError> {
+    fn summary_updates(
+        &self,
+        conversation: &ConversationItem,
+        message: &MessageItem,
+    ) -> Result<Vec<TransactWriteItem>, ApiError> {
         let view = to_value(&message.view())?;
         let mut updates = vec![
             Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(key_item(&keys::conversation(conversation.conversation_id))?))
                 .update_expression("SET updated_at = :ts, last_message = :lm, last_message_id = :mid")
-                .condition_expression("attribute_exists(PK) AND (attribute_not_exists(last_message_id) OR last_message_id < :mid)")
+                .condition_expression(
+                    "attribute_exists(PK) AND (attribute_not_exists(last_message_id) OR last_message_id < :mid)",
+                )
                 .expression_attribute_values(":ts", s(&message.timestamp))
                 .expression_attribute_values(":lm", view.clone())
                 .expression_attribute_values(":mid", s(message.message_id.to_string()))
@@ -140,9 +172,7 @@ impl Store {
             .await?
             .ok_or_else(|| ApiError::internal("idempotency claim vanished"))?;
         if claim.message != text {
-            return Err(ApiError::Conflict(
-                "client_message_id was already used for a different message".into(),
-            ));
+            return Err(ApiError::Conflict("client_message_id was already used for a different message".into()));
         }
         Ok(Posted::Replayed(MessageView {
             message_id: claim.message_id,
@@ -154,7 +184,12 @@ impl Store {
 
     /// One page of history. Message sort keys are `MSG#<uuid v7>`; the range stays inside the
     /// `MSG#` prefix and excludes the boundary message itself.
-    pub async fn history(&self, conversation: ConversationId, page: HistoryPage, limit: usize) -> Result<History, ApiError> {
+    pub async fn history(
+        &self,
+        conversation: ConversationId,
+        page: HistoryPage,
+        limit: usize,
+    ) -> Result<History, ApiError> {
         let prefix = keys::MESSAGE_PREFIX;
         // '$' is the character after '#': "MSG$" is above every message key.
         let prefix_end = "MSG$";

@@ -6,6 +6,7 @@ pub mod conversations;
 pub mod items;
 pub mod keys;
 pub mod messages;
+pub mod replies;
 pub mod users;
 
 use crate::error::ApiError;
@@ -49,8 +50,7 @@ pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, ApiError> 
 }
 
 pub(crate) fn to_value<T: Serialize>(value: &T) -> Result<AttributeValue, ApiError> {
-    serde_dynamo::to_attribute_value(value)
-        .map_err(|e| ApiError::internal(format!("serialize value: {e}")))
+    serde_dynamo::to_attribute_value(value).map_err(|e| ApiError::internal(format!("serialize value: {e}")))
 }
 
 pub(crate) fn key_item(key: &keys::Key) -> Result<Item, ApiError> {
@@ -96,32 +96,19 @@ pub(crate) enum Transact {
 impl Store {
     /// Runs a transaction, retrying (with jittered backoff) only when DynamoDB cancels it for a
     /// conflict with another transaction on the same items; conditions are reported, not retried.
-    pub(crate) async fn transact(
-        &self,
-        op: &str,
-        actions: Vec<TransactWriteItem>,
-    ) -> Result<Transact, ApiError> {
+    pub(crate) async fn transact(&self, op: &str, actions: Vec<TransactWriteItem>) -> Result<Transact, ApiError> {
         const ATTEMPTS: u32 = 6;
         for attempt in 1..=ATTEMPTS {
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(actions.clone()))
-                .send()
-                .await;
+            let result = self.client.transact_write_items().set_transact_items(Some(actions.clone())).send().await;
             let err = match result {
                 Ok(_) => return Ok(Transact::Committed),
                 Err(err) => err,
             };
             let reasons: Option<Vec<Option<String>>> = match &err {
                 SdkError::ServiceError(service) => match service.err() {
-                    TransactWriteItemsError::TransactionCanceledException(cancel) => Some(
-                        cancel
-                            .cancellation_reasons()
-                            .iter()
-                            .map(|r| r.code().map(str::to_string))
-                            .collect(),
-                    ),
+                    TransactWriteItemsError::TransactionCanceledException(cancel) => {
+                        Some(cancel.cancellation_reasons().iter().map(|r| r.code().map(str::to_string)).collect())
+                    }
                     _ => None,
                 },
                 _ => None,
@@ -137,7 +124,10 @@ impl Store {
                 return Ok(Transact::ConditionFailed(failed));
             }
             let conflict = reasons.iter().any(|code| {
-                matches!(code.as_deref(), Some("TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"))
+                matches!(
+                    code.as_deref(),
+                    Some("TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded")
+                )
             });
             if !conflict || attempt == ATTEMPTS {
                 return Err(sdk_error(op, err));

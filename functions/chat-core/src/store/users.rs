@@ -23,29 +23,23 @@ impl Store {
         let user = UserItem {
             pk: profile_key.pk,
             sk: profile_key.sk,
-            gsi1pk: keys::USERS_INDEX_PK.into(),
-            gsi1sk: keys::users_index_sk(user_id),
+            gsi1pk: Some(keys::USERS_INDEX_PK.into()),
+            gsi1sk: Some(keys::users_index_sk(user_id)),
             user_id,
             email: new.email,
             name: new.name,
             profile_picture: new.profile_picture,
             created_at: now_timestamp(),
         };
-        let credentials = CredentialsItem {
-            pk: email_key.pk,
-            sk: email_key.sk,
-            user_id,
-            password_hash: new.password_hash,
-        };
+        let credentials =
+            CredentialsItem { pk: email_key.pk, sk: email_key.sk, user_id, password_hash: new.password_hash };
         let actions = vec![
             self.put(to_item(&credentials)?, Some("attribute_not_exists(PK)"))?,
             self.put(to_item(&user)?, Some("attribute_not_exists(PK)"))?,
         ];
         match self.transact("register", actions).await? {
             Transact::Committed => Ok(user),
-            Transact::ConditionFailed(_) => {
-                Err(ApiError::Conflict("email is already registered".into()))
-            }
+            Transact::ConditionFailed(_) => Err(ApiError::Conflict("email is already registered".into())),
         }
     }
 
@@ -89,7 +83,8 @@ impl Store {
             .await
             .map_err(|e| sdk_error("list users", e))?;
         let truncated = out.last_evaluated_key.is_some();
-        let users: Vec<UserItem> = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
+        let users: Vec<UserItem> =
+            out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
         Ok(Page::from_overfetch(users, page.limit, truncated, |u| cursor::encode(&u.user_id), |u| u.profile()))
     }
 }

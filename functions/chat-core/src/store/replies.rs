@@ -1,0 +1,158 @@
+//! The AI agent's reply claims: at most one reply per user message.
+//!
+//! Before calling the model, the `ai-reply` function claims the reply with a conditional put of
+//! `CONV#<cid>`/`REPLY#<answered message id>` (status `pending`, a random owner token, a short
+//! lease). The reply is stored in one transaction with the claim's move to `done`, conditional
+//! on the claim still being this owner's and pending; so however often, and however
+//! concurrently, a trigger is delivered, one reply at most is stored. A failed attempt deletes
+//! its claim; a claim whose invocation died is taken over once its lease has run out.
+
+use super::items::{ConversationItem, MessageItem};
+use super::messages::Posted;
+use super::{Store, key_item, keys, s, sdk_error, to_item};
+use crate::agent::AGENT_ID;
+use crate::domain::{ConversationId, MessageId, MessageText};
+use crate::error::ApiError;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
+
+/// Done claims only have to outlive the stream's 24-hour retention (redeliveries).
+pub const CLAIM_TTL_SECONDS: i64 = 2 * 24 * 60 * 60;
+
+const PENDING: &str = "pending";
+const DONE: &str = "done";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplyClaimItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub conversation_id: ConversationId,
+    pub reply_to: MessageId,
+    /// `pending` while a reply is being generated, `done` once it is stored.
+    pub status: String,
+    /// Random per attempt: only the owner may store the reply or release the claim.
+    pub owner: String,
+    /// Epoch seconds after which a pending claim may be taken over (its invocation is gone).
+    pub lease_until: i64,
+    pub claimed_at: String,
+    pub expires_at: i64,
+}
+
+/// A claim this invocation holds.
+#[derive(Debug, Clone)]
+pub struct ReplyClaim {
+    pub conversation_id: ConversationId,
+    pub reply_to: MessageId,
+    owner: String,
+}
+
+#[derive(Debug)]
+pub enum Claimed {
+    /// This invocation answers.
+    Won(ReplyClaim),
+    /// The message has its reply already.
+    Answered,
+    /// Another invocation is answering it now.
+    InProgress,
+}
+
+impl Store {
+    /// Claims the reply to one message, or says why not.
+    pub async fn claim_reply(
+        &self,
+        conversation: ConversationId,
+        reply_to: MessageId,
+        lease_until: i64,
+    ) -> Result<Claimed, ApiError> {
+        let key = keys::ai_reply(conversation, reply_to);
+        let now = chrono::Utc::now().timestamp();
+        let owner = uuid::Uuid::new_v4().to_string();
+        let item = ReplyClaimItem {
+            pk: key.pk.clone(),
+            sk: key.sk.clone(),
+            conversation_id: conversation,
+            reply_to,
+            status: PENDING.into(),
+            owner: owner.clone(),
+            lease_until,
+            claimed_at: crate::views::now_timestamp(),
+            expires_at: now + CLAIM_TTL_SECONDS,
+        };
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&item)?))
+            .condition_expression("attribute_not_exists(PK) OR (#status = :pending AND lease_until < :now)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", s(PENDING))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Claimed::Won(ReplyClaim { conversation_id: conversation, reply_to, owner })),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                let existing: Option<ReplyClaimItem> = self.get("get reply claim", &key).await?;
+                Ok(match existing {
+                    Some(claim) if claim.status == DONE => Claimed::Answered,
+                    _ => Claimed::InProgress,
+                })
+            }
+            Err(err) => Err(sdk_error("claim reply", err)),
+        }
+    }
+
+    /// Gives a claim up (the reply failed), so a later delivery may try again. A claim that is
+    /// no longer this owner's is left alone.
+    pub async fn release_reply(&self, claim: &ReplyClaim) -> Result<(), ApiError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::ai_reply(claim.conversation_id, claim.reply_to))?))
+            .condition_expression("#owner = :owner AND #status = :pending")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":owner", s(&claim.owner))
+            .expression_attribute_values(":pending", s(PENDING))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(err) => Err(sdk_error("release reply claim", err)),
+        }
+    }
+
+    /// Stores the agent's reply (like any message: `last_message` moves) and marks the claim
+    /// done, in one transaction that requires the claim to still be this owner's and pending.
+    /// `None`: the claim was lost (taken over after its lease ran out) and nothing was stored.
+    pub async fn store_reply(
+        &self,
+        conversation: &ConversationItem,
+        claim: &ReplyClaim,
+        text: MessageText,
+    ) -> Result<Option<MessageItem>, ApiError> {
+        let done = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::ai_reply(claim.conversation_id, claim.reply_to))?))
+            .update_expression("SET #status = :done, answered_at = :at")
+            .condition_expression("#owner = :owner AND #status = :pending")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":owner", s(&claim.owner))
+            .expression_attribute_values(":pending", s(PENDING))
+            .expression_attribute_values(":done", s(DONE))
+            .expression_attribute_values(":at", s(crate::views::now_timestamp()))
+            .build()
+            .map_err(ApiError::internal)?;
+        let guard = TransactWriteItem::builder().update(done).build();
+        match self.post_message_if(conversation, AGENT_ID, text, None, Some(guard)).await? {
+            Some(Posted::Stored(message)) => Ok(Some(message)),
+            Some(Posted::Replayed(_)) => Err(ApiError::internal("store reply: replayed without a client id")),
+            None => Ok(None),
+        }
+    }
+}
