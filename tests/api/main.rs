@@ -11,6 +11,7 @@ mod conversations_list;
 mod fixtures;
 mod messages_send;
 mod realtime;
+mod round_trips;
 mod route_fallback;
 mod users_get;
 mod users_list;

@@ -245,3 +245,36 @@ async fn one_client_message_id_sent_eight_times_at_once_is_stored_once() {
     let messages = env.snapshot().await.into_keys().filter(|(_, sk)| sk.starts_with("MSG#")).count();
     assert_eq!(messages, 1);
 }
+
+/// Two sends whose commits arrive out of order (the older message last): the older one is
+/// stored, but `last_message` and the inbox order stay on the newer one. moto serializes
+/// requests, so the race is staged by committing two drafts in reverse order.
+#[tokio::test]
+async fn last_message_never_moves_backwards() {
+    use chat_core::domain::{ConversationId, MessageText, UserId};
+    use chat_core::store::items::MessageItem;
+
+    let env = TestEnv::new().await;
+    let (alice, bob, conversation) = pair(&env).await;
+    let id = ConversationId::parse(&conversation).unwrap();
+    let stored = env.app.store.conversation(id).await.unwrap().unwrap();
+    let sender = UserId::parse(&alice.id).unwrap();
+    let text = |t: &str| MessageText::parse(t.to_string()).unwrap();
+    let older = MessageItem::draft(&stored, sender, text("older"), None);
+    let newer = MessageItem::draft(&stored, sender, text("newer"), None);
+    assert!(older.message_id < newer.message_id);
+
+    env.app.store.store_message(&stored, newer.clone()).await.unwrap();
+    env.app.store.store_message(&stored, older.clone()).await.unwrap();
+
+    let texts: Vec<Value> =
+        history(&env, &bob, &conversation).await.as_array().unwrap().iter().map(|m| m["message"].clone()).collect();
+    assert_eq!(texts, [json!("older"), json!("newer")], "both stored, in id order");
+    for user in [&alice, &bob] {
+        let list = env.call(ConversationsList, "GET", "/api/conversations", Some(&user.token), None).await;
+        let summary = &assert_ok(&list, 200)[0];
+        assert_eq!(summary["last_message"]["message"], json!("newer"));
+        assert_eq!(summary["last_message"]["message_id"], json!(newer.message_id.to_string()));
+        assert_eq!(summary["updated_at"], json!(newer.timestamp));
+    }
+}

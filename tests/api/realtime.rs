@@ -17,7 +17,7 @@ type Snapshot = BTreeMap<(String, String), Value>;
 
 /// The three WebSocket functions (not HTTP: they take API Gateway WebSocket proxy events).
 #[derive(Debug, Clone, Copy)]
-enum Ws {
+pub(crate) enum Ws {
     Connect,
     Disconnect,
     Default,
@@ -34,7 +34,7 @@ impl Ws {
 }
 
 /// Loads `events/<ws function>/<name>.json` and fills its `{{placeholders}}`.
-fn ws_fixture(ws: Ws, name: &str, vars: &[(&str, &str)]) -> String {
+pub(crate) fn ws_fixture(ws: Ws, name: &str, vars: &[(&str, &str)]) -> String {
     let path = chat_tests::root().join("events").join(ws.dir()).join(format!("{name}.json"));
     let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     for (key, value) in vars {
@@ -46,7 +46,7 @@ fn ws_fixture(ws: Ws, name: &str, vars: &[(&str, &str)]) -> String {
 
 /// Runs one WebSocket event through its function; the reply's body is the frame the route
 /// response sends back to the client (`Null` when there is none).
-async fn invoke_ws(env: &TestEnv, ws: Ws, event: &str) -> Reply {
+pub(crate) async fn invoke_ws(env: &TestEnv, ws: Ws, event: &str) -> Reply {
     let event: WsEvent = serde_json::from_str(event).unwrap_or_else(|e| panic!("not a WebSocket event: {e}"));
     let response = match ws {
         Ws::Connect => ws_connect::handler(&env.app, event).await,
@@ -64,13 +64,13 @@ async fn invoke_ws(env: &TestEnv, ws: Ws, event: &str) -> Reply {
 }
 
 /// Replays `events/<ws function>/<name>.json` (filled now, run when awaited).
-fn ws<'a>(env: &'a TestEnv, ws: Ws, name: &str, vars: &[(&str, &str)]) -> impl Future<Output = Reply> + 'a {
+pub(crate) fn ws<'a>(env: &'a TestEnv, ws: Ws, name: &str, vars: &[(&str, &str)]) -> impl Future<Output = Reply> + 'a {
     let event = ws_fixture(ws, name, vars);
     async move { invoke_ws(env, ws, &event).await }
 }
 
 /// A `$default` event carrying `body` as the client's frame (the `whoami` fixture, re-bodied).
-fn client_frame<'a>(env: &'a TestEnv, connection: &str, body: &str) -> impl Future<Output = Reply> + 'a {
+pub(crate) fn client_frame<'a>(env: &'a TestEnv, connection: &str, body: &str) -> impl Future<Output = Reply> + 'a {
     let mut event: Value =
         serde_json::from_str(&ws_fixture(Ws::Default, "whoami", &[("connection_id", connection)])).unwrap();
     event["body"] = json!(body);
@@ -78,7 +78,7 @@ fn client_frame<'a>(env: &'a TestEnv, connection: &str, body: &str) -> impl Futu
 }
 
 /// A connection id shaped like API Gateway's (15 base64 characters and `=`), unique per call.
-fn new_connection_id() -> String {
+pub(crate) fn new_connection_id() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let bytes = uuid::Uuid::new_v4().into_bytes();
     let mut id: String = bytes[..15].iter().map(|b| ALPHABET[usize::from(b % 64)] as char).collect();
@@ -87,7 +87,7 @@ fn new_connection_id() -> String {
 }
 
 /// Opens a connection for `user` (optionally registered on `conversation` at once).
-async fn open(env: &TestEnv, user: &User, conversation: Option<&str>) -> String {
+pub(crate) async fn open(env: &TestEnv, user: &User, conversation: Option<&str>) -> String {
     open_as(env, &new_connection_id(), user, conversation).await
 }
 
@@ -109,7 +109,7 @@ async fn open_as(env: &TestEnv, connection: &str, user: &User, conversation: Opt
 }
 
 /// The `subscribe` action, which must succeed.
-async fn subscribe(env: &TestEnv, connection: &str, conversation: &str) {
+pub(crate) async fn subscribe(env: &TestEnv, connection: &str, conversation: &str) {
     let reply =
         ws(env, Ws::Default, "subscribe", &[("connection_id", connection), ("conversation_id", conversation)]).await;
     assert_eq!(reply.status, 200, "subscribe refused: {}", reply.body);

@@ -15,6 +15,7 @@ use tokio::sync::OnceCell;
 
 pub mod fake_gateway;
 pub mod fake_models;
+pub mod round_trips;
 
 /// The functions under test, by crate name (= `events/<name>/`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +136,8 @@ pub struct TestEnv {
     pub app: App,
     pub client: Client,
     pub table: String,
+    /// Every DynamoDB call the app made (the harness's own calls use `client`, uncounted).
+    pub calls: round_trips::CallLog,
 }
 
 impl TestEnv {
@@ -154,8 +157,10 @@ impl TestEnv {
         let vars: HashMap<&str, String> =
             [("TABLE_NAME", table.clone()), ("JWT_SECRET", secret), ("DYNAMODB_ENDPOINT", endpoint)].into();
         let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config is valid");
-        let app = App::with_store(config, Store::new(client.clone(), table.clone()));
-        Self { app, client, table }
+        let calls = round_trips::CallLog::default();
+        let counted = Client::from_conf(client.config().to_builder().interceptor(calls.clone()).build());
+        let app = App::with_store(config, Store::new(counted, table.clone()));
+        Self { app, client, table, calls }
     }
 
     /// Like [`TestEnv::new`], but the app pushes WebSocket frames to a fresh

@@ -1,7 +1,9 @@
 //! The stored shapes. Each is a serde struct written and read with serde_dynamo.
 
 use crate::domain::{ClientMessageId, ConversationId, DisplayName, Email, MessageId, PictureUrl, UserId};
-use crate::views::{ConversationView, MessageView, Profile};
+use crate::domain::MessageText;
+use crate::store::keys;
+use crate::views::{ConversationView, MessageView, Profile, now_timestamp};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -135,6 +137,29 @@ pub struct MessageItem {
 }
 
 impl MessageItem {
+    /// A new message from `sender`, not stored yet: its id (UUIDv7, time-ordered) and timestamp
+    /// are taken now.
+    pub fn draft(
+        conversation: &ConversationItem,
+        sender: UserId,
+        text: MessageText,
+        client_message_id: Option<ClientMessageId>,
+    ) -> Self {
+        let id = MessageId::generate();
+        let key = keys::message(conversation.conversation_id, id);
+        Self {
+            pk: key.pk,
+            sk: key.sk,
+            conversation_id: conversation.conversation_id,
+            message_id: id,
+            sender_id: sender,
+            message: text.into(),
+            timestamp: now_timestamp(),
+            client_message_id,
+            needs_reply: conversation.is_ai && sender != crate::agent::AGENT_ID,
+        }
+    }
+
     pub fn view(&self) -> MessageView {
         MessageView {
             message_id: self.message_id,

@@ -5,7 +5,7 @@ use super::items::{ConversationItem, IdempotencyItem, MessageItem};
 use super::{Store, Transact, from_item, key_item, keys, s, sdk_error, to_item, to_value};
 use crate::domain::{ClientMessageId, ConversationId, MessageId, MessageText, UserId};
 use crate::error::ApiError;
-use crate::views::{MessageView, now_timestamp};
+use crate::views::MessageView;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
 pub enum Posted {
@@ -43,35 +43,26 @@ impl Store {
         text: MessageText,
         client_message_id: Option<ClientMessageId>,
     ) -> Result<Posted, ApiError> {
-        self.post_message_if(conversation, sender, text, client_message_id, None)
+        self.store_message(conversation, MessageItem::draft(conversation, sender, text, client_message_id)).await
+    }
+
+    /// Stores a drafted message (see [`MessageItem::draft`]) as [`Store::post_message`] does.
+    pub async fn store_message(&self, conversation: &ConversationItem, message: MessageItem) -> Result<Posted, ApiError> {
+        self.post_message_if(conversation, message, None)
             .await?
             .ok_or_else(|| ApiError::internal("post message: no guard, yet the guard failed"))
     }
 
-    /// [`Store::post_message`] with one more conditional action in the same transaction
+    /// [`Store::store_message`] with one more conditional action in the same transaction
     /// (`guard`, e.g. "this reply's claim is still mine"): when its condition fails, nothing is
     /// stored and the answer is `None`.
     pub(crate) async fn post_message_if(
         &self,
         conversation: &ConversationItem,
-        sender: UserId,
-        text: MessageText,
-        client_message_id: Option<ClientMessageId>,
+        message: MessageItem,
         guard: Option<TransactWriteItem>,
     ) -> Result<Option<Posted>, ApiError> {
-        let id = MessageId::generate();
-        let key = keys::message(conversation.conversation_id, id);
-        let message = MessageItem {
-            pk: key.pk,
-            sk: key.sk,
-            conversation_id: conversation.conversation_id,
-            message_id: id,
-            sender_id: sender,
-            message: text.into(),
-            timestamp: now_timestamp(),
-            client_message_id,
-            needs_reply: conversation.is_ai && sender != crate::agent::AGENT_ID,
-        };
+        let (id, sender, client_message_id) = (message.message_id, message.sender_id, message.client_message_id);
         let idempotency = client_message_id.map(|client| {
             let key = keys::idempotency(conversation.conversation_id, sender, client);
             IdempotencyItem {
