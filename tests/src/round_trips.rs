@@ -80,10 +80,10 @@ impl Intercept for CallLog {
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if let Some(CallIndex(i)) = cfg.load::<CallIndex>().copied() {
-            if let Some(call) = self.0.lock().unwrap().get_mut(i) {
-                call.end = Some(Instant::now());
-            }
+        if let Some(CallIndex(i)) = cfg.load::<CallIndex>().copied()
+            && let Some(call) = self.0.lock().unwrap().get_mut(i)
+        {
+            call.end = Some(Instant::now());
         }
         Ok(())
     }
