@@ -9,6 +9,7 @@ mod conversations_create;
 mod conversations_history;
 mod conversations_list;
 mod fixtures;
+mod logs;
 mod messages_send;
 mod realtime;
 mod round_trips;
