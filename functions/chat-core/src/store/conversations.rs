@@ -2,7 +2,7 @@
 //! activity-ordered inbox (GSI1) built from memberships.
 
 use super::items::{ConversationItem, MembershipItem, UserItem};
-use super::{Store, Transact, cursor, from_item, keys, s, sdk_error, to_item};
+use super::{Store, Transact, cursor, keys, to_item};
 use crate::agent;
 use crate::domain::{ConversationId, UserId};
 use crate::error::ApiError;
@@ -122,38 +122,15 @@ impl Store {
         user: UserId,
         page: &PageRequest,
     ) -> Result<Page<ConversationView>, ApiError> {
-        let start = match &page.cursor {
+        let after = match &page.cursor {
             None => None,
             Some(raw) => {
                 let at: InboxCursor = cursor::decode(raw)?;
-                let key = keys::membership(user, at.c);
-                Some(
-                    [
-                        (keys::PK.to_string(), s(key.pk)),
-                        (keys::SK.to_string(), s(key.sk)),
-                        (keys::GSI1PK.to_string(), s(keys::inbox_pk(user))),
-                        (keys::GSI1SK.to_string(), s(at.s)),
-                    ]
-                    .into(),
-                )
+                Some(keys::IndexKey::new(keys::membership(user, at.c), keys::inbox_pk(user), at.s))
             }
         };
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(keys::GSI1)
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", s(keys::inbox_pk(user)))
-            .scan_index_forward(false)
-            .set_exclusive_start_key(start)
-            .limit(page.limit as i32 + 1)
-            .send()
-            .await
-            .map_err(|e| sdk_error("list conversations", e))?;
-        let truncated = out.last_evaluated_key.is_some();
-        let items: Vec<MembershipItem> =
-            out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
+        let (items, truncated): (Vec<MembershipItem>, _) =
+            self.query_index("list conversations", keys::inbox_pk(user), after, page.limit, true).await?;
         Ok(Page::from_overfetch(
             items,
             page.limit,

@@ -1,7 +1,7 @@
 //! The stored shapes. Each is a serde struct written and read with serde_dynamo.
 
-use crate::domain::{ClientMessageId, ConversationId, DisplayName, Email, MessageId, PictureUrl, UserId};
 use crate::domain::MessageText;
+use crate::domain::{ClientMessageId, ConversationId, DisplayName, Email, MessageId, PictureUrl, UserId};
 use crate::store::keys;
 use crate::views::{ConversationView, MessageView, Profile, now_timestamp};
 use serde::{Deserialize, Serialize};

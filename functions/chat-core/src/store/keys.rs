@@ -21,6 +21,25 @@ pub struct Key {
     pub sk: String,
 }
 
+/// An item's position in GSI1 (table key and index key), as `ExclusiveStartKey` wants it.
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexKey {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    #[serde(rename = "GSI1PK")]
+    pub gsi1pk: String,
+    #[serde(rename = "GSI1SK")]
+    pub gsi1sk: String,
+}
+
+impl IndexKey {
+    pub fn new(key: Key, gsi1pk: String, gsi1sk: String) -> Self {
+        Self { pk: key.pk, sk: key.sk, gsi1pk, gsi1sk }
+    }
+}
+
 fn key(pk: String, sk: impl Into<String>) -> Key {
     Key { pk, sk: sk.into() }
 }

@@ -47,7 +47,11 @@ impl Store {
     }
 
     /// Stores a drafted message (see [`MessageItem::draft`]) as [`Store::post_message`] does.
-    pub async fn store_message(&self, conversation: &ConversationItem, message: MessageItem) -> Result<Posted, ApiError> {
+    pub async fn store_message(
+        &self,
+        conversation: &ConversationItem,
+        message: MessageItem,
+    ) -> Result<Posted, ApiError> {
         self.post_message_if(conversation, message, None)
             .await?
             .ok_or_else(|| ApiError::internal("post message: no guard, yet the guard failed"))

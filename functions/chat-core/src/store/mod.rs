@@ -189,6 +189,35 @@ impl Store {
         Err(ApiError::Unavailable(format!("{op}: keys left unprocessed")))
     }
 
+    /// One page of a GSI1 partition, asking for `limit + 1` items: the extra one only proves
+    /// that another page exists, so `Link` never points at an empty page. Returns the items
+    /// and whether DynamoDB stopped early (`LastEvaluatedKey`).
+    pub(crate) async fn query_index<T: DeserializeOwned>(
+        &self,
+        op: &str,
+        partition: String,
+        after: Option<keys::IndexKey>,
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<(Vec<T>, bool), ApiError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(partition))
+            .scan_index_forward(!newest_first)
+            .set_exclusive_start_key(after.as_ref().map(to_item).transpose()?)
+            .limit(limit as i32 + 1)
+            .send()
+            .await
+            .map_err(|e| sdk_error(op, e))?;
+        let truncated = out.last_evaluated_key.is_some();
+        let items = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
+        Ok((items, truncated))
+    }
+
     /// Reads one item, strongly consistent: callers act on what they read.
     pub(crate) async fn get<T: DeserializeOwned>(&self, op: &str, key: &keys::Key) -> Result<Option<T>, ApiError> {
         let out = self

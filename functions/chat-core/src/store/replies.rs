@@ -149,7 +149,10 @@ impl Store {
             .build()
             .map_err(ApiError::internal)?;
         let guard = TransactWriteItem::builder().update(done).build();
-        match self.post_message_if(conversation, MessageItem::draft(conversation, AGENT_ID, text, None), Some(guard)).await? {
+        match self
+            .post_message_if(conversation, MessageItem::draft(conversation, AGENT_ID, text, None), Some(guard))
+            .await?
+        {
             Some(Posted::Stored(message)) => Ok(Some(message)),
             Some(Posted::Replayed(_)) => Err(ApiError::internal("store reply: replayed without a client id")),
             None => Ok(None),

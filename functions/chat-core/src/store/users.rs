@@ -1,7 +1,7 @@
 //! Users: registration (email claim + profile in one transaction), login lookup, profiles.
 
 use super::items::{CredentialsItem, UserItem};
-use super::{Store, Transact, cursor, from_item, keys, s, sdk_error, to_item};
+use super::{Store, Transact, cursor, keys, to_item};
 use crate::domain::{DisplayName, Email, PictureUrl, UserId};
 use crate::error::ApiError;
 use crate::paging::{Page, PageRequest};
@@ -53,38 +53,16 @@ impl Store {
 
     /// Profiles in registration order, from the USERS partition of GSI1.
     pub async fn list_users(&self, page: &PageRequest) -> Result<Page<Profile>, ApiError> {
-        let start = match &page.cursor {
+        let after = match &page.cursor {
             None => None,
             Some(raw) => {
                 let after: UserId = cursor::decode(raw)?;
-                let key = keys::user(after);
-                Some(
-                    [
-                        (keys::PK.to_string(), s(key.pk)),
-                        (keys::SK.to_string(), s(key.sk)),
-                        (keys::GSI1PK.to_string(), s(keys::USERS_INDEX_PK)),
-                        (keys::GSI1SK.to_string(), s(keys::users_index_sk(after))),
-                    ]
-                    .into(),
-                )
+                let position = keys::users_index_sk(after);
+                Some(keys::IndexKey::new(keys::user(after), keys::USERS_INDEX_PK.into(), position))
             }
         };
-        // One extra item tells whether another page exists, so `Link` never points at nothing.
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(keys::GSI1)
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", s(keys::USERS_INDEX_PK))
-            .set_exclusive_start_key(start)
-            .limit(page.limit as i32 + 1)
-            .send()
-            .await
-            .map_err(|e| sdk_error("list users", e))?;
-        let truncated = out.last_evaluated_key.is_some();
-        let users: Vec<UserItem> =
-            out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
+        let (users, truncated): (Vec<UserItem>, _) =
+            self.query_index("list users", keys::USERS_INDEX_PK.into(), after, page.limit, false).await?;
         Ok(Page::from_overfetch(users, page.limit, truncated, |u| cursor::encode(&u.user_id), |u| u.profile()))
     }
 }
