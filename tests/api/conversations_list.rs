@@ -167,3 +167,19 @@ async fn refuses_missing_and_bad_tokens() {
     assert_eq!(message, "malformed authorization header");
     assert_auth_refusals(&env, ConversationsList, "valid", &alice, &[]).await;
 }
+
+/// Found while fuzzing (docs/fuzzing.md): a forged cursor whose position is not one this API
+/// hands out is a 400 before DynamoDB sees it. DynamoDB refuses an empty or over-1024-byte sort
+/// key in `ExclusiveStartKey` with a ValidationException (a 500); moto accepts both.
+#[tokio::test]
+async fn forged_cursor_positions_are_400() {
+    let env = TestEnv::new().await;
+    let alice = env.register("alice").await;
+    let id = new_ai(&env, &alice).await;
+    for position in [String::new(), "x".repeat(2000), format!("{id}#"), "2025#2025#someone-else".into()] {
+        let cursor = chat_core::store::cursor::encode(&json!({"c": id, "s": position}));
+        let path = format!("/api/conversations?cursor={cursor}&limit=1");
+        let reply = env.call(ConversationsList, "GET", &path, Some(&alice.token), None).await;
+        assert_eq!(reply.assert_error(400), "cursor is invalid", "position {position:?}");
+    }
+}

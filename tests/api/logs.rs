@@ -35,8 +35,10 @@ async fn secrets_never_reach_the_logs() {
     let capture = Capture::default();
     let subscriber =
         tracing_subscriber::fmt().json().with_max_level(tracing::Level::TRACE).with_writer(capture.clone()).finish();
-    // The test's runtime is single-threaded: everything the handlers log happens on this thread.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // Global, not thread-scoped: tracing caches per-callsite interest across threads, so a
+    // scoped subscriber can miss events while other tests run. Other tests' lines land in the
+    // capture too, which only widens the search.
+    tracing::subscriber::set_global_default(subscriber).expect("only this test sets a subscriber");
 
     let mut env = TestEnv::new().await;
     let password = "hunter2-but-longer-and-unique";

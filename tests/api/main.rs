@@ -11,6 +11,7 @@ mod conversations_list;
 mod fixtures;
 mod logs;
 mod messages_send;
+mod openapi;
 mod realtime;
 mod round_trips;
 mod route_fallback;

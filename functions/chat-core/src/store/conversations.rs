@@ -126,6 +126,12 @@ impl Store {
             None => None,
             Some(raw) => {
                 let at: InboxCursor = cursor::decode(raw)?;
+                // Only the shape this function hands out (`{updated_at}#{created_at}#{id}`):
+                // DynamoDB refuses an empty or over-1024-byte sort key in ExclusiveStartKey with
+                // a ValidationException, which would be a 500 (moto accepts both).
+                if at.s.len() > 128 || !at.s.ends_with(&format!("#{}", at.c)) {
+                    return Err(ApiError::bad_request("cursor is invalid"));
+                }
                 Some(keys::IndexKey::new(keys::membership(user, at.c), keys::inbox_pk(user), at.s))
             }
         };
