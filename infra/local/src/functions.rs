@@ -44,6 +44,17 @@ pub enum Failure {
     Busy,
 }
 
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Error(kind) => write!(f, "function error {kind}"),
+            Self::Crashed(why) => f.write_str(why),
+            Self::Timeout => f.write_str("timed out"),
+            Self::Busy => f.write_str("every instance busy"),
+        }
+    }
+}
+
 pub struct Invoked {
     pub payload: Bytes,
     /// Set on a cold start: from spawning the process to its first `next`.

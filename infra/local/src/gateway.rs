@@ -1,14 +1,17 @@
-//! `local-gateway`: starts DynamoDB (moto) and the table, the HTTP API and the reserved
-//! WebSocket port, prints one readiness line, and on SIGINT/SIGTERM/SIGHUP stops every
+//! `local-gateway`: starts DynamoDB (moto) and the table, the HTTP API, the WebSocket API and
+//! the stream event sources, prints one readiness line, and on SIGINT/SIGTERM/SIGHUP stops every
 //! process it started.
 
+use crate::event_sources::StreamSource;
 use crate::functions::{Children, FunctionSpec, Pool};
 use crate::http_gateway::{self, Gateway};
 use crate::moto::Moto;
 use crate::routes::RouteTable;
 use crate::settings::Settings;
-use crate::template::{Function, LocalValues, Template};
-use crate::{event, table};
+use crate::template::{Function, LocalApi, LocalValues, Template};
+use crate::websocket::{self, WsGateway};
+use crate::ws_routes::WsApi;
+use crate::{event, streams, table, ws_event};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::Arc;
@@ -58,10 +61,29 @@ pub async fn run(settings: Settings) -> Result<(), String> {
 async fn start(settings: &Settings, children: &Children, moto: &mut Option<Moto>) -> Result<Running, String> {
     let template = Template::load(&settings.template)?;
     let routes = RouteTable::from_template(&template)?;
-    let functions = routed_functions(settings, &template, &routes)?;
     // Ports first: a taken port fails in a moment, before moto's seconds of start-up.
     let http = bind(settings.http_port, "the HTTP API", "HTTP_PORT").await?;
     let ws = bind(settings.ws_port, "the WebSocket API", "WS_PORT").await?;
+    let http_port = http.local_addr().map_err(|e| e.to_string())?.port();
+    let ws_port = ws.local_addr().map_err(|e| e.to_string())?.port();
+
+    let locals = LocalValues {
+        stack_name: STACK_NAME.into(),
+        region: REGION.into(),
+        account_id: event::ACCOUNT_ID.into(),
+        table_name: settings.table_name.clone(),
+        secret: settings.jwt_secret.clone(),
+        apis: local_apis(&template, http_port, ws_port),
+    };
+    let ws_api = WsApi::from_template(&template, &locals)?;
+    let (sources, skipped) = StreamSource::from_template(&template, &locals)?;
+    for event in skipped {
+        println!("warning: {event} reads no stream of the template's table (or is disabled): not served locally");
+    }
+    let mut needed = routes.functions();
+    needed.extend(ws_api.iter().flat_map(WsApi::functions));
+    needed.extend(sources.iter().map(|s| s.function.clone()));
+    let functions = functions_with_binaries(settings, &template, needed)?;
 
     let dynamodb = match &settings.dynamodb_endpoint {
         Some(endpoint) => endpoint.clone(),
@@ -81,22 +103,14 @@ async fn start(settings: &Settings, children: &Children, moto: &mut Option<Moto>
         }
     };
     let client = table::local_client(&dynamodb);
-    let created = tokio::time::timeout(
-        Duration::from_secs(30),
-        table::ensure_table(&client, &settings.table_name, &template.table()?),
-    )
-    .await
-    .map_err(|_| format!("DynamoDB at {dynamodb} did not answer within 30 s"))?
-    .map_err(|e| format!("{e} at {dynamodb}\n  Fix: check DYNAMODB_ENDPOINT, or unset it to use moto"))?;
+    let definition = template.table()?;
+    let created =
+        tokio::time::timeout(Duration::from_secs(30), table::ensure_table(&client, &settings.table_name, &definition))
+            .await
+            .map_err(|_| format!("DynamoDB at {dynamodb} did not answer within 30 s"))?
+            .map_err(|e| format!("{e} at {dynamodb}\n  Fix: check DYNAMODB_ENDPOINT, or unset it to use moto"))?;
     println!("table {} {} at {dynamodb}", settings.table_name, if created { "created" } else { "exists, reused" });
 
-    let locals = LocalValues {
-        stack_name: STACK_NAME.into(),
-        region: REGION.into(),
-        account_id: event::ACCOUNT_ID.into(),
-        table_name: settings.table_name.clone(),
-        secret: settings.jwt_secret.clone(),
-    };
     let mut pools = HashMap::new();
     let mut unresolved: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for (function, path) in functions {
@@ -106,30 +120,68 @@ async fn start(settings: &Settings, children: &Children, moto: &mut Option<Moto>
     for ((key, why), ids) in unresolved {
         println!("warning: {key} left unset in {} function(s): {why}", ids.len());
     }
-    let gateway = Gateway { cors: template.http_api_cors(&locals)?, routes, pools };
-    let http_port = http.local_addr().map_err(|e| e.to_string())?.port();
-    let ws_port = ws.local_addr().map_err(|e| e.to_string())?.port();
-    let servers = vec![
-        tokio::spawn(http_gateway::serve(http, Arc::new(gateway))),
-        tokio::spawn(http_gateway::serve_websocket_placeholder(ws)),
-    ];
+    let mut servers = Vec::new();
+    let hash_key = definition.key_schema.iter().find(|k| k.key_type == "HASH").map(|k| k.attribute_name.clone());
+    let streams = streams::client(&dynamodb);
+    for source in sources {
+        let stream_arn = table::latest_stream_arn(&client, &settings.table_name).await?.ok_or_else(|| {
+            format!(
+                "{}.{} reads the stream of table {}, which has none\n  Fix: give the table a StreamSpecification (or let the local stack create it: another TABLE_NAME)",
+                source.function, source.event, settings.table_name
+            )
+        })?;
+        let pool = pools[&source.function].clone();
+        let hash_key = hash_key.clone().unwrap_or_default();
+        servers.push(streams::start(streams.clone(), source, stream_arn, hash_key, pool, created).await?);
+    }
+    let gateway = Gateway { cors: template.http_api_cors(&locals)?, routes, pools: pools.clone() };
+    servers.push(tokio::spawn(http_gateway::serve(http, Arc::new(gateway))));
+    servers.push(match ws_api {
+        Some(api) => {
+            let gateway = WsGateway {
+                api,
+                pools,
+                connections: Default::default(),
+                idle_timeout: settings.ws_idle_timeout,
+                max_lifetime: settings.ws_max_lifetime,
+                post_latency: settings.ws_post_latency,
+                port: ws_port,
+            };
+            tokio::spawn(websocket::serve(ws, Arc::new(gateway)))
+        }
+        None => tokio::spawn(http_gateway::serve_websocket_placeholder(ws)),
+    });
     Ok(Running { http_port, ws_port, dynamodb, servers })
 }
 
-/// The functions the routes lead to, with their binaries (all of which must exist).
-fn routed_functions(
+/// The template's APIs and where they are served (what `!Ref` of them resolves to).
+fn local_apis(template: &Template, http_port: u16, ws_port: u16) -> Vec<LocalApi> {
+    let http = template.resources_of_type("AWS::Serverless::HttpApi").map(|(id, _)| (id, event::API_ID, http_port));
+    let ws = template.resources_of_type("AWS::ApiGatewayV2::Api").map(|(id, _)| (id, ws_event::API_ID, ws_port));
+    http.chain(ws)
+        .map(|(id, api_id, port)| LocalApi {
+            logical_id: id.to_string(),
+            api_id: api_id.to_string(),
+            url: format!("http://127.0.0.1:{port}"),
+        })
+        .collect()
+}
+
+/// The functions the routes and event sources lead to, with their binaries (all of which must exist).
+fn functions_with_binaries(
     settings: &Settings,
     template: &Template,
-    routes: &RouteTable,
+    mut ids: Vec<String>,
 ) -> Result<Vec<(Function, std::path::PathBuf)>, String> {
+    ids.sort();
+    ids.dedup();
     let all = template.functions();
     let mut found = Vec::new();
     let mut missing = Vec::new();
-    for id in routes.functions() {
-        let function = all
-            .iter()
-            .find(|f| f.logical_id == id)
-            .ok_or_else(|| format!("{id} has HttpApi events but no Metadata.BuildProperties.Binary in the template"))?;
+    for id in ids {
+        let function = all.iter().find(|f| f.logical_id == id).ok_or_else(|| {
+            format!("{id} is routed to or triggered but has no Metadata.BuildProperties.Binary in the template")
+        })?;
         let path = settings.bin_dir.join(&function.binary);
         if path.is_file() {
             found.push((function.clone(), path));
@@ -175,6 +227,7 @@ fn function_spec(
             Err(why) => unresolved.entry((key.clone(), why)).or_default().push(function.logical_id.clone()),
         }
     }
+    env.extend(settings.function_env.clone());
     let mut set = |key: &str, value: String| {
         env.insert(key.to_string(), value);
     };

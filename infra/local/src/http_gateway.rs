@@ -6,7 +6,7 @@ use crate::routes::RouteTable;
 use crate::template::Cors;
 use crate::{cors, event};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -47,17 +47,13 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>) {
     }
 }
 
-/// The WebSocket API's port: reserved for a later issue, every request gets a 404 envelope.
+/// The WebSocket port of a template without a WebSocket API: every request gets a 404 envelope.
 pub async fn serve_websocket_placeholder(listener: TcpListener) {
     while let Ok((stream, _)) = listener.accept().await {
         tokio::spawn(async move {
             let service = service_fn(|req: Request<Incoming>| async move {
-                println!(
-                    "WS {} {} 404 0 ms (the WebSocket API is not served locally yet)",
-                    req.method(),
-                    req.uri().path()
-                );
-                Ok::<_, Infallible>(envelope(StatusCode::NOT_FOUND, "the WebSocket API is not served locally yet"))
+                println!("WS {} {} 404 0 ms (the template has no WebSocket API)", req.method(), req.uri().path());
+                Ok::<_, Infallible>(envelope(StatusCode::NOT_FOUND, "the template has no WebSocket API"))
             });
             let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
         });
@@ -96,15 +92,23 @@ impl Gateway {
         let (parts, body) = req.into_parts();
         let declared = parts.headers.get("content-length").and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
         if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+            discard(body).await;
             return (envelope(StatusCode::PAYLOAD_TOO_LARGE, "request body is too large"), String::new());
         }
-        let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-            Ok(body) => body.to_bytes(),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+        let mut body = body;
+        let mut read = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else {
+                return (envelope(StatusCode::BAD_REQUEST, "the request body could not be read"), String::new());
+            };
+            let data = frame.data_ref().map_or(&[][..], |d| &d[..]);
+            if read.len() + data.len() > MAX_BODY_BYTES {
+                discard(body).await;
                 return (envelope(StatusCode::PAYLOAD_TOO_LARGE, "request body is too large"), String::new());
             }
-            Err(_) => return (envelope(StatusCode::BAD_REQUEST, "the request body could not be read"), String::new()),
-        };
+            read.extend_from_slice(data);
+        }
+        let body = Bytes::from(read);
         let Some(matched) = self.routes.find(parts.method.as_str(), parts.uri.path()) else {
             return (envelope(StatusCode::NOT_FOUND, "route not found"), String::new());
         };
@@ -158,6 +162,21 @@ impl Gateway {
             ),
         }
     }
+}
+
+/// Reads the rest of a refused body (bounded): answering while the client still sends makes the
+/// kernel reset the connection, and the client may then never see the answer.
+async fn discard(mut body: Incoming) {
+    let mut left = 4 * MAX_BODY_BYTES;
+    let drain = async {
+        while let Some(Ok(frame)) = body.frame().await {
+            left = left.saturating_sub(frame.data_ref().map_or(0, |d| d.len()));
+            if left == 0 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), drain).await;
 }
 
 fn internal_error() -> Response<Full<Bytes>> {

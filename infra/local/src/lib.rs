@@ -1,18 +1,29 @@
 //! The pieces of the local stack that tests share with `./infra/dev`: reading `template.yaml`,
 //! running moto as the local DynamoDB, and creating the table the template declares; and
-//! `local-gateway`, the local API Gateway and Lambda (docs/local-stack.md).
+//! `local-gateway`, the local API Gateway (HTTP and WebSocket APIs), Lambda and its DynamoDB
+//! stream event sources (docs/local-stack.md).
 
+pub mod connections;
 pub mod cors;
 pub mod event;
+pub mod event_sources;
+pub mod filter;
 pub mod functions;
 pub mod gateway;
 pub mod http_gateway;
+pub mod management;
 pub mod moto;
 pub mod routes;
 pub mod runtime_api;
 pub mod settings;
+pub mod socket;
+pub mod stream_records;
+pub mod streams;
 pub mod table;
 pub mod template;
+pub mod websocket;
+pub mod ws_event;
+pub mod ws_routes;
 
 use std::path::PathBuf;
 

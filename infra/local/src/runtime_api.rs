@@ -120,7 +120,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
 async fn next(state: &State) -> Response<Full<Bytes>> {
     // Receiving is cancel-safe: a poll abandoned before an event arrives loses nothing.
     let Some(invocation) = state.queue.lock().await.recv().await else {
-        return error(StatusCode::GONE, "Shutdown", "the environment is shutting down");
+        // The environment is being discarded and its process killed. Any answer would make the
+        // runtime panic first (lambda_runtime expects an event), so there is none, as on Lambda.
+        return std::future::pending().await;
     };
     let deadline = Instant::now() + invocation.timeout;
     let deadline_ms =

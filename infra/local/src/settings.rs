@@ -1,15 +1,43 @@
 //! `local-gateway`'s settings, all from environment variables (documented in docs/local-stack.md).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The functions' own tuning knobs that the template does not set: passed from the gateway's
+/// environment to every function, so that `FANOUT_CONCURRENCY=1 ./infra/dev` works. Nothing else
+/// is inherited, as on Lambda.
+pub const PASSED_TO_FUNCTIONS: [&str; 12] = [
+    "FANOUT_CONCURRENCY",
+    "AI_MODEL_ID",
+    "AI_SYSTEM_PROMPT",
+    "AI_HISTORY_MESSAGES",
+    "AI_MAX_ATTEMPTS",
+    "AI_MAX_TOKENS",
+    "AI_TIMEOUT_SECONDS",
+    "AI_RETRY_BASE_MS",
+    "BEDROCK_ENDPOINT",
+    "OPENAI_BASE_URL",
+    "OPENAI_API_KEY",
+    "OPENAI_MODEL",
+];
+const AI_PROVIDERS: [&str; 3] = ["offline", "openai", "bedrock"];
 
 #[derive(Clone)]
 pub struct Settings {
     /// `HTTP_PORT` (3000; 0 = any free port).
     pub http_port: u16,
-    /// `WS_PORT` (3001; 0 = any free port): reserved for the WebSocket API, answers 404 for now.
+    /// `WS_PORT` (3001; 0 = any free port): the WebSocket API and its `@connections` endpoint.
     pub ws_port: u16,
+    /// `WS_IDLE_TIMEOUT_SECONDS` (600): API Gateway closes a socket idle this long.
+    pub ws_idle_timeout: Duration,
+    /// `WS_MAX_CONNECTION_SECONDS` (7200): API Gateway closes every socket after this long.
+    pub ws_max_lifetime: Duration,
+    /// `WS_POST_LATENCY_MS` (0): every `@connections` request waits this long first, a stand-in
+    /// for the network round trip a function pays per post on AWS (for benchmarks).
+    pub ws_post_latency: Duration,
     /// `DYNAMODB_ENDPOINT`: an already running DynamoDB; unset = start moto.
     pub dynamodb_endpoint: Option<String>,
     /// `MOTO_PORT` (0 = any free port).
@@ -25,6 +53,10 @@ pub struct Settings {
     pub template: PathBuf,
     /// `MAX_INSTANCES` (8): concurrent processes per function.
     pub max_instances: usize,
+    /// Set in every function over the template's values: `AI_PROVIDER` from `LOCAL_AI_PROVIDER`
+    /// (`offline`: the template's default, Bedrock, needs AWS), and the [`PASSED_TO_FUNCTIONS`]
+    /// that are set.
+    pub function_env: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -39,6 +71,11 @@ impl std::fmt::Debug for Settings {
             .field("bin_dir", &self.bin_dir)
             .field("template", &self.template)
             .field("max_instances", &self.max_instances)
+            .field("ws_idle_timeout", &self.ws_idle_timeout)
+            .field("ws_max_lifetime", &self.ws_max_lifetime)
+            .field("ws_post_latency", &self.ws_post_latency)
+            // Names only: OPENAI_API_KEY is a secret.
+            .field("function_env", &self.function_env.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -81,9 +118,25 @@ impl Settings {
         if max_instances == 0 {
             return Err("MAX_INSTANCES must be at least 1".into());
         }
+        let seconds = |key: &str, default: u64| -> Result<Duration, String> {
+            match number(key, default, 7 * 24 * 3600)? {
+                0 => Err(format!("{key} must be at least 1")),
+                n => Ok(Duration::from_secs(n)),
+            }
+        };
+        let mut function_env: BTreeMap<String, String> =
+            PASSED_TO_FUNCTIONS.iter().filter_map(|key| Some((key.to_string(), lookup(key)?))).collect();
+        let provider = lookup("LOCAL_AI_PROVIDER").unwrap_or_else(|| "offline".into()).to_ascii_lowercase();
+        if !AI_PROVIDERS.contains(&provider.as_str()) {
+            return Err(format!("LOCAL_AI_PROVIDER={provider:?} is not one of {}", AI_PROVIDERS.join(", ")));
+        }
+        function_env.insert("AI_PROVIDER".into(), provider);
         Ok(Self {
             http_port: port("HTTP_PORT", 3000)?,
             ws_port: port("WS_PORT", 3001)?,
+            ws_idle_timeout: seconds("WS_IDLE_TIMEOUT_SECONDS", 600)?,
+            ws_max_lifetime: seconds("WS_MAX_CONNECTION_SECONDS", 7200)?,
+            ws_post_latency: Duration::from_millis(number("WS_POST_LATENCY_MS", 0, 10_000)?),
             dynamodb_endpoint: lookup("DYNAMODB_ENDPOINT"),
             moto_port: port("MOTO_PORT", 0)?,
             table_name: lookup("TABLE_NAME").unwrap_or_else(|| "chat-local".into()),
@@ -91,6 +144,7 @@ impl Settings {
             bin_dir,
             template: lookup("TEMPLATE").map_or_else(|| crate::project_root().join("template.yaml"), PathBuf::from),
             max_instances,
+            function_env,
         })
     }
 }

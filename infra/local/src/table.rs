@@ -94,6 +94,15 @@ pub async fn create_table(client: &Client, name: &str, def: &TableDefinition) ->
     Ok(())
 }
 
+/// The table's current stream (`None` when streams are off).
+pub async fn latest_stream_arn(client: &Client, name: &str) -> Result<Option<String>, String> {
+    let described =
+        client.describe_table().table_name(name).send().await.map_err(|e| {
+            format!("cannot describe table {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e))
+        })?;
+    Ok(described.table.and_then(|t| t.latest_stream_arn))
+}
+
 /// Creates the table unless it exists; `true` when it was created.
 pub async fn ensure_table(client: &Client, name: &str, def: &TableDefinition) -> Result<bool, String> {
     match client.describe_table().table_name(name).send().await {

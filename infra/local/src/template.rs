@@ -44,6 +44,18 @@ pub struct LocalValues {
     pub table_name: String,
     /// Every `{{resolve:secretsmanager:...}}` (the template's only secret is the JWT key).
     pub secret: String,
+    /// The APIs served locally.
+    pub apis: Vec<LocalApi>,
+}
+
+/// An API of the template as the local stack serves it.
+#[derive(Debug, Clone)]
+pub struct LocalApi {
+    pub logical_id: String,
+    /// What `!Ref` of the API gives (an API id on AWS).
+    pub api_id: String,
+    /// Where it is served, `http://127.0.0.1:<port>`.
+    pub url: String,
 }
 
 /// The HTTP API's `CorsConfiguration`.
@@ -122,7 +134,7 @@ impl Template {
         Ok(Self { root })
     }
 
-    fn resources(&self) -> impl Iterator<Item = (&str, &Value)> {
+    pub(crate) fn resources(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.root
             .get("Resources")
             .and_then(Value::as_mapping)
@@ -131,7 +143,15 @@ impl Template {
             .filter_map(|(k, v)| Some((k.as_str()?, v)))
     }
 
-    fn resources_of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a str, &'a Value)> + 'a {
+    pub(crate) fn resource(&self, id: &str) -> Option<&Value> {
+        self.resources().find(|(name, _)| *name == id).map(|(_, r)| r)
+    }
+
+    pub(crate) fn resource_type(&self, id: &str) -> Option<&str> {
+        self.resource(id)?.get("Type")?.as_str()
+    }
+
+    pub(crate) fn resources_of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a str, &'a Value)> + 'a {
         self.resources().filter(move |(_, r)| r.get("Type").and_then(Value::as_str) == Some(kind))
     }
 
@@ -212,6 +232,10 @@ impl Template {
     /// `!Ref`/`!Sub` of parameters (their defaults), pseudo parameters, the table and the
     /// secret. Anything else is an error naming what cannot be resolved.
     pub fn resolve(&self, value: &Value, locals: &LocalValues) -> Result<String, String> {
+        self.resolve_value(value, locals).map(|text| localize_api_urls(text, locals))
+    }
+
+    fn resolve_value(&self, value: &Value, locals: &LocalValues) -> Result<String, String> {
         let text = match value {
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
@@ -250,6 +274,12 @@ impl Template {
             Some("AWS::SecretsManager::Secret") => {
                 Ok(format!("arn:aws:secretsmanager:{}:{}:secret:{name}", locals.region, locals.account_id))
             }
+            Some("AWS::ApiGatewayV2::Api" | "AWS::Serverless::HttpApi") => locals
+                .apis
+                .iter()
+                .find(|api| api.logical_id == name)
+                .map(|api| api.api_id.clone())
+                .ok_or_else(|| format!("!Ref {name}: the API is not served locally")),
             Some(kind) => Err(format!("!Ref {name} ({kind}) has no local value")),
             None => Err(format!("!Ref {name}: no such parameter or resource")),
         }
@@ -320,6 +350,57 @@ impl Template {
             }
         }
         routes
+    }
+}
+
+/// `https://{api id}.execute-api.{region}.amazonaws.com` (and `wss://`) becomes the API's local
+/// URL: the management endpoint the template builds with `!Sub` must reach the local API.
+fn localize_api_urls(mut text: String, locals: &LocalValues) -> String {
+    for api in &locals.apis {
+        let host = format!("{}.execute-api.{}.amazonaws.com", api.api_id, locals.region);
+        let ws_url = api.url.replacen("http://", "ws://", 1);
+        text = text.replace(&format!("https://{host}"), &api.url).replace(&format!("wss://{host}"), &ws_url);
+    }
+    text
+}
+
+/// The name a `!Ref` (or `{Ref: name}`) names.
+pub(crate) fn ref_name(value: &Value) -> Option<&str> {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == "Ref" => tagged.value.as_str(),
+        Value::Mapping(_) => value.get("Ref")?.as_str(),
+        _ => None,
+    }
+}
+
+/// `(resource, attribute)` of a `!GetAtt Resource.Attribute` (either spelling).
+pub(crate) fn get_att(value: &Value) -> Option<(String, String)> {
+    let inner = match value {
+        Value::Tagged(tagged) if tagged.tag == "GetAtt" => &tagged.value,
+        Value::Mapping(_) => value.get("Fn::GetAtt")?,
+        _ => return None,
+    };
+    match inner {
+        Value::String(text) => text.split_once('.').map(|(r, a)| (r.to_string(), a.to_string())),
+        Value::Sequence(items) if items.len() == 2 => {
+            Some((items[0].as_str()?.to_string(), items[1].as_str()?.to_string()))
+        }
+        _ => None,
+    }
+}
+
+/// The text of a `!Sub` (either spelling, with or without variables), or a plain string.
+pub(crate) fn sub_text(value: &Value) -> Option<&str> {
+    let inner = match value {
+        Value::String(text) => return Some(text),
+        Value::Tagged(tagged) if tagged.tag == "Sub" => &tagged.value,
+        Value::Mapping(_) => value.get("Fn::Sub")?,
+        _ => return None,
+    };
+    match inner {
+        Value::String(text) => Some(text),
+        Value::Sequence(items) => items.first()?.as_str(),
+        _ => None,
     }
 }
 

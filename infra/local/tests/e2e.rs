@@ -1,5 +1,15 @@
-//! `local-gateway` end to end: started as a subprocess on free ports, driven over real HTTP.
-//! The function binaries must be built first: `cargo build --workspace --bins`.
+//! `local-gateway` end to end: started as a subprocess on free ports, driven over real HTTP
+//! and real WebSockets. The function binaries must be built first: `cargo build --workspace --bins`.
+//! The one test binary (each links the AWS SDK) takes its other modules from `tests/e2e/`.
+
+#[path = "e2e/streams.rs"]
+mod streams;
+#[path = "e2e/websocket.rs"]
+mod websocket;
+#[path = "e2e/ws_client.rs"]
+mod ws_client;
+#[path = "e2e/ws_stand_ins.rs"]
+mod ws_stand_ins;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -18,7 +28,7 @@ use std::time::{Duration, Instant};
 
 const GATEWAY: &str = env!("CARGO_BIN_EXE_local-gateway");
 /// The gateway's settings: none may leak in from the shell running the tests.
-const SETTINGS: [&str; 9] = [
+const SETTINGS: [&str; 13] = [
     "HTTP_PORT",
     "WS_PORT",
     "DYNAMODB_ENDPOINT",
@@ -28,11 +38,15 @@ const SETTINGS: [&str; 9] = [
     "BIN_DIR",
     "TEMPLATE",
     "MAX_INSTANCES",
+    "WS_IDLE_TIMEOUT_SECONDS",
+    "WS_MAX_CONNECTION_SECONDS",
+    "WS_POST_LATENCY_MS",
+    "LOCAL_AI_PROVIDER",
 ];
 
 fn gateway_command(env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(GATEWAY);
-    for key in SETTINGS {
+    for key in SETTINGS.iter().chain(&local_stack::settings::PASSED_TO_FUNCTIONS) {
         command.env_remove(key);
     }
     command.envs([("HTTP_PORT", "0"), ("WS_PORT", "0")]).envs(env.iter().copied());
@@ -44,6 +58,7 @@ struct Gateway {
     child: Child,
     http: String,
     ws: String,
+    dynamodb: String,
     stdout: Arc<Mutex<Vec<String>>>,
 }
 
@@ -77,9 +92,9 @@ impl Gateway {
         });
         // `chat API ready: http://127.0.0.1:N (HTTP)  ws://127.0.0.1:M (WebSocket)  DynamoDB ...`
         let words: Vec<&str> = line.split_whitespace().collect();
-        let (http, ws) = (words[3].to_string(), words[5].to_string());
+        let (http, ws, dynamodb) = (words[3].to_string(), words[5].to_string(), words[8].to_string());
         assert!(http.starts_with("http://127.0.0.1:") && ws.starts_with("ws://127.0.0.1:"), "{line}");
-        Self { child, http, ws, stdout }
+        Self { child, http, ws, dynamodb, stdout }
     }
 
     fn url(&self, path: &str) -> String {
@@ -257,7 +272,8 @@ async fn the_api_through_the_gateway() {
     let headers = [("authorization", auth.as_str()), ("content-type", "application/json")];
     call("POST", &gw.url("/api/conversations"), &headers, "{").await.assert_envelope(400);
     call("POST", &gw.url("/api/messages"), &headers, vec![b' '; 10 * 1024 * 1024 + 1]).await.assert_envelope(413);
-    call("GET", &gw.ws.replace("ws://", "http://"), &[], Bytes::new()).await.assert_envelope(404);
+    // The WebSocket port wants an upgrade.
+    call("GET", &gw.ws.replace("ws://", "http://"), &[], Bytes::new()).await.assert_envelope(426);
 
     // CORS from the template's CorsConfiguration.
     let preflight = [("origin", "https://app.example"), ("access-control-request-method", "POST")];

@@ -4,7 +4,11 @@
 It behaves after the name it was started as (the tests copy it under several names):
 echo answers every event with the event itself, the Runtime API headers and its environment;
 fail reports a function error; crash exits during init; die exits mid-invocation; hang never
-answers.
+answers. For the WebSocket API and stream triggers: gate accepts a $connect (403 when the query
+has `deny`); pong answers "pong"; record and disconnected answer success; partial reports the
+second record of its first batch failed (ReportBatchItemFailures).
+
+With RECORD_DIR set, every event is also appended to RECORD_DIR/<name>.jsonl before answering.
 """
 
 import base64
@@ -31,6 +35,29 @@ while True:
         request_id = reply.headers["Lambda-Runtime-Aws-Request-Id"]
         runtime = {k.lower(): v for k, v in reply.headers.items() if k.lower().startswith("lambda-runtime-")}
         event = json.load(reply)
+    if os.environ.get("RECORD_DIR"):
+        with open(os.path.join(os.environ["RECORD_DIR"], MODE + ".jsonl"), "a") as log:
+            log.write(json.dumps(event) + "\n")
+    if MODE == "gate":
+        denied = "deny" in (event.get("queryStringParameters") or {})
+        answer = {"statusCode": 403, "body": "denied by gate"} if denied else {"statusCode": 200}
+        post(f"/invocation/{request_id}/response", answer)
+        continue
+    if MODE == "pong":
+        post(f"/invocation/{request_id}/response", {"statusCode": 200, "body": "pong"})
+        continue
+    if MODE in ("record", "disconnected"):
+        post(f"/invocation/{request_id}/response", {})
+        continue
+    if MODE == "partial":
+        records = event["Records"]
+        first = not os.path.exists(os.path.join(os.environ["RECORD_DIR"], "partial.done"))
+        failures = []
+        if first and len(records) > 1:
+            open(os.path.join(os.environ["RECORD_DIR"], "partial.done"), "w").close()
+            failures = [{"itemIdentifier": records[1]["dynamodb"]["SequenceNumber"]}]
+        post(f"/invocation/{request_id}/response", {"batchItemFailures": failures})
+        continue
     if MODE == "hang":
         time.sleep(600)
     if MODE == "die":

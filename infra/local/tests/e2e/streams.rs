@@ -1,0 +1,184 @@
+//! DynamoDB Streams → Lambda, as an event source mapping does it: the template's triggers,
+//! filters, batches, retries and partial batch failures, with stand-in functions; and the
+//! filter patterns on their own.
+
+use super::ws_stand_ins::{recorded, stand_in_stack};
+use super::*;
+use aws_sdk_dynamodb::types::{AttributeValue as A, PutRequest, WriteRequest};
+use local_stack::event_sources::StreamSource;
+use local_stack::filter;
+use local_stack::template::LocalValues;
+
+/// Every record the stand-in received, across its invocations.
+fn records(dir: &Path, name: &str) -> Vec<Value> {
+    recorded(dir, name).iter().flat_map(|e| e["Records"].as_array().cloned().unwrap_or_default()).collect()
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn item(pk: &str, kind: &str, n: u32) -> std::collections::HashMap<String, A> {
+    [("PK", A::S(pk.into())), ("kind", A::S(kind.into())), ("n", A::N(n.to_string()))]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stream_triggers_with_stand_ins() {
+    let (mut gw, dir) = stand_in_stack(&[]);
+    let db = local_stack::table::local_client(&gw.dynamodb);
+    let put =
+        |pk: &str, kind: &str, n: u32| db.put_item().table_name("chat-local").set_item(Some(item(pk, kind, n))).send();
+    let batch = |items: Vec<_>| {
+        let requests = items
+            .into_iter()
+            .map(|i| {
+                WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(i)).build().unwrap()).build()
+            })
+            .collect();
+        db.batch_write_item().request_items("chat-local", requests).send()
+    };
+
+    // Inserts and updates that pass the filter arrive as Lambda's event; others never do.
+    put("a", "wanted", 1).await.unwrap();
+    put("b", "other", 1).await.unwrap();
+    put("a", "wanted", 2).await.unwrap();
+    wait_for("two records", || records(&dir, "record").len() >= 2).await;
+    let got = records(&dir, "record");
+    let (insert, modify) = (&got[0], &got[1]);
+    assert_eq!((insert["eventName"].as_str(), modify["eventName"].as_str()), (Some("INSERT"), Some("MODIFY")));
+    assert_eq!(
+        (insert["eventSource"].as_str(), insert["awsRegion"].as_str()),
+        (Some("aws:dynamodb"), Some("us-east-1"))
+    );
+    assert!(insert["eventID"].is_string() && insert["eventVersion"].is_string(), "{insert}");
+    assert!(insert["eventSourceARN"].as_str().unwrap().contains(":table/chat-local/stream/"), "{insert}");
+    let change = &insert["dynamodb"];
+    assert_eq!(change["Keys"], json!({"PK": {"S": "a"}}));
+    assert_eq!(change["NewImage"], json!({"PK": {"S": "a"}, "kind": {"S": "wanted"}, "n": {"N": "1"}}));
+    assert_eq!(change["StreamViewType"], "NEW_AND_OLD_IMAGES");
+    assert!(change["SequenceNumber"].is_string() && change["SizeBytes"].is_u64(), "{change}");
+    assert!(change["ApproximateCreationDateTime"].is_number(), "{change}");
+    assert_eq!(modify["dynamodb"]["OldImage"]["n"], json!({"N": "1"}));
+
+    // BatchSize 2: five records written at once come in batches of at most two.
+    batch((1..=5).map(|n| item(&format!("w{n}"), "wanted", n)).collect()).await.unwrap();
+    wait_for("seven records", || records(&dir, "record").len() >= 7).await;
+    let events = recorded(&dir, "record");
+    assert!(events.iter().all(|e| e["Records"].as_array().unwrap().len() <= 2), "{events:#?}");
+    assert!(events.iter().any(|e| e["Records"].as_array().unwrap().len() == 2), "{events:#?}");
+    assert!(records(&dir, "record").iter().all(|r| r["dynamodb"]["NewImage"]["kind"]["S"] == "wanted"));
+
+    // ReportBatchItemFailures: the batch is retried from the failed record on.
+    batch((1..=3).map(|n| item(&format!("p{n}"), "partial", n)).collect()).await.unwrap();
+    wait_for("the partial retry", || recorded(&dir, "partial").len() >= 2).await;
+    let keys = |event: &Value| -> Vec<String> {
+        event["Records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["dynamodb"]["Keys"]["PK"]["S"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let partial = recorded(&dir, "partial");
+    assert_eq!(keys(&partial[0]), ["p1", "p2", "p3"]);
+    assert_eq!(keys(&partial[1]), ["p2", "p3"]);
+
+    // A failing function: MaximumRetryAttempts 2 = three invocations, then the record is dropped.
+    put("f", "fail-always", 1).await.unwrap();
+    wait_for("the retries to run out", || {
+        gw.output().iter().any(|l| l.contains("discarding 1 record(s) after 2 retries"))
+    })
+    .await;
+    assert_eq!(recorded(&dir, "fail").len(), 3);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(recorded(&dir, "partial").len(), 2, "a successful retry is not repeated");
+
+    let children = gw.children();
+    assert!(gw.terminate().success());
+    assert!(children.iter().all(|p| !running(*p)), "processes left behind");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The template's AI trigger, read as the local stack reads it: its settings, and its filter
+/// against the stream event fixtures (events/ai-reply/): the insert passes, the rest do not.
+#[test]
+fn the_templates_ai_trigger_and_its_filter() {
+    let root = local_stack::project_root();
+    let template = Template::load(&root.join("template.yaml")).unwrap();
+    let locals = LocalValues {
+        stack_name: "chat-local".into(),
+        region: "us-east-1".into(),
+        account_id: "123456789012".into(),
+        table_name: "chat-local".into(),
+        secret: "s".repeat(40),
+        apis: Vec::new(),
+    };
+    let (sources, skipped) = StreamSource::from_template(&template, &locals).unwrap();
+    assert!(skipped.is_empty(), "{skipped:?}");
+    let [source] = &sources[..] else { panic!("one stream trigger expected: {sources:?}") };
+    assert_eq!((source.function.as_str(), source.table.as_str()), ("AiReplyFunction", "ChatTable"));
+    // The settings as written (read here independently of the local stack).
+    let yaml: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(root.join("template.yaml")).unwrap()).unwrap();
+    let events = yaml["Resources"]["AiReplyFunction"]["Properties"]["Events"].as_mapping().unwrap();
+    let props = &events.values().find(|e| e["Type"] == "DynamoDB").unwrap()["Properties"];
+    let number = |key: &str| props[key].as_u64();
+    assert_eq!(Some(source.batch_size as u64), number("BatchSize"));
+    assert_eq!(source.max_retries.map(u64::from), number("MaximumRetryAttempts"));
+    assert_eq!(source.parallelization as u64, number("ParallelizationFactor").unwrap_or(1));
+    assert_eq!(source.bisect, props["BisectBatchOnFunctionError"].as_bool().unwrap_or(false));
+    assert!(source.report_failures);
+    let fixture = |name: &str| -> Vec<Value> {
+        let text = std::fs::read_to_string(root.join("events/ai-reply").join(name)).unwrap();
+        serde_json::from_str::<Value>(&text).unwrap()["Records"].as_array().unwrap().clone()
+    };
+    assert!(fixture("insert.json").iter().all(|r| filter::passes(&source.filters, r)));
+    let ignored = fixture("ignored.json");
+    assert!(!ignored.is_empty() && ignored.iter().all(|r| !filter::passes(&source.filters, r)));
+}
+
+#[test]
+fn filter_patterns_match_like_eventbridge() {
+    let record = json!({
+        "eventName": "INSERT",
+        "dynamodb": {"NewImage": {"n": {"N": "5"}, "name": {"S": "Alice"}, "tags": {"SS": ["a", "b"]}, "flag": {"BOOL": true}}},
+    });
+    let yes = |pattern: Value| assert!(filter::matches(&pattern, &record), "should match: {pattern}");
+    let no = |pattern: Value| assert!(!filter::matches(&pattern, &record), "should not match: {pattern}");
+    yes(json!({"eventName": ["MODIFY", "INSERT"]}));
+    no(json!({"eventName": ["MODIFY"]}));
+    yes(json!({"dynamodb": {"NewImage": {"flag": {"BOOL": [true]}}}}));
+    no(json!({"dynamodb": {"NewImage": {"flag": {"BOOL": [false]}}}}));
+    no(json!({"dynamodb": {"NewImage": {"missing": {"BOOL": [true]}}}}));
+    yes(json!({"dynamodb": {"NewImage": {"tags": {"SS": ["b"]}}}}));
+    yes(json!({"dynamodb": {"NewImage": {"name": {"S": [{"prefix": "Al"}]}}}}));
+    yes(json!({"dynamodb": {"NewImage": {"name": {"S": [{"suffix": "ce"}]}}}}));
+    yes(json!({"dynamodb": {"NewImage": {"name": {"S": [{"equals-ignore-case": "alice"}]}}}}));
+    yes(json!({"dynamodb": {"NewImage": {"name": {"S": [{"prefix": {"equals-ignore-case": "AL"}}]}}}}));
+    yes(json!({"dynamodb": {"NewImage": {"name": {"S": [{"wildcard": "A*e"}]}}}}));
+    yes(json!({"dynamodb": {"NewImage": {"name": {"S": [{"anything-but": ["Bob"]}]}}}}));
+    no(json!({"dynamodb": {"NewImage": {"name": {"S": [{"anything-but": "Alice"}]}}}}));
+    no(json!({"dynamodb": {"NewImage": {"missing": {"S": [{"anything-but": "x"}]}}}}));
+    yes(json!({"dynamodb": {"NewImage": {"missing": [{"exists": false}]}}}));
+    no(json!({"dynamodb": {"NewImage": {"name": [{"exists": false}]}}}));
+    yes(json!({"dynamodb": {"NewImage": {"name": [{"exists": true}]}}}));
+    yes(json!({"eventName": ["INSERT"], "dynamodb": {"NewImage": {"name": {"S": ["Alice"]}}}}));
+    no(json!({"eventName": ["INSERT"], "dynamodb": {"NewImage": {"name": {"S": ["Bob"]}}}}));
+    // DynamoDB numbers are strings in the record; numeric filters compare numbers.
+    let numbered = json!({"count": 5});
+    assert!(filter::matches(&json!({"count": [{"numeric": [">", 1, "<=", 5]}]}), &numbered));
+    assert!(!filter::matches(&json!({"count": [{"numeric": ["<", 5]}]}), &numbered));
+    assert!(filter::matches(&json!({"count": [5.0]}), &numbered));
+    assert!(filter::passes(&[], &record), "no filters: everything passes");
+    assert!(
+        filter::passes(&[json!({"eventName": ["REMOVE"]}), json!({"eventName": ["INSERT"]})], &record),
+        "filters are ORed"
+    );
+}
