@@ -63,13 +63,18 @@ impl ApiError {
         json!({ "error": { "message": self.to_string(), "status": self.status().as_u16() } })
     }
 
-    /// Logs what clients must not see, then builds the response.
-    pub fn into_response(self) -> Response<Body> {
-        match &self {
+    /// Logs the error with the detail clients must not see (once, wherever it is answered).
+    pub fn log(&self) {
+        match self {
             Self::Internal(detail) => tracing::error!(error = %detail, "request failed"),
             Self::Unavailable(detail) => tracing::warn!(error = %detail, "dependency unavailable"),
             _ => tracing::debug!(error = %self, "request refused"),
         }
+    }
+
+    /// Logs the error, then builds the HTTP response.
+    pub fn into_response(self) -> Response<Body> {
+        self.log();
         let mut builder = Response::builder().status(self.status()).header("content-type", "application/json");
         if let Self::MethodNotAllowed { allow, .. } = &self {
             builder = builder.header("allow", allow.join(", "));

@@ -27,8 +27,8 @@ where
         Err(err) => {
             let status = err.status().as_u16();
             let frame = crate::realtime::frames::error(&err);
-            // Logged once here with its detail; the client sees only the envelope.
-            drop(err.into_response());
+            // The detail goes to the log; the client sees only the envelope.
+            err.log();
             (status, Some(frame))
         }
     };
