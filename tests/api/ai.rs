@@ -123,7 +123,7 @@ async fn agent(vars: &[(&str, &str)]) -> Agent {
         .collect();
     all.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let config = AiConfig::from_lookup(|k| all.get(k).cloned()).expect("test AI config is valid");
-    Agent::from_config(config, &sdk_config().await).expect("the model builds")
+    Agent::from_config(config, &sdk_config()).expect("the model builds")
 }
 
 async fn bedrock_agent(bedrock: &FakeBedrock, extra: &[(&str, &str)]) -> Agent {

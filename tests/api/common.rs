@@ -154,6 +154,7 @@ pub fn take_dynamodb_down(env: &mut TestEnv) {
         .region(Region::new("us-east-1"))
         .endpoint_url("http://127.0.0.1:1")
         .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
+        .http_client(chat_core::aws::http_client())
         .retry_config(RetryConfig::disabled())
         .build();
     let store = chat_core::store::Store::new(aws_sdk_dynamodb::Client::from_conf(config), env.table.clone());

@@ -84,6 +84,7 @@ impl FakeGateway {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .credentials_provider(Credentials::new("test", "test", None, None, "fake-gateway"))
+            .http_client(chat_core::aws::http_client())
             .endpoint_url(&self.endpoint)
             .build();
         aws_sdk_apigatewaymanagement::Client::from_conf(config)

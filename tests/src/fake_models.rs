@@ -158,18 +158,9 @@ fn percent_decode(path: &str) -> String {
 }
 
 /// An AWS configuration for clients pointed at the fakes: us-east-1, dummy static credentials.
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_bedrockruntime::config::Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "fake-models",
-        ))
-        .load()
-        .await
+pub fn sdk_config() -> aws_config::SdkConfig {
+    let credentials = aws_sdk_bedrockruntime::config::Credentials::new("test", "test", None, None, "fake-models");
+    chat_core::aws::sdk_config("us-east-1", credentials)
 }
 
 // ---- Bedrock ConverseStream ----

@@ -4,6 +4,7 @@ use crate::auth::TokenKeys;
 use crate::config::{Config, ConfigError};
 use crate::realtime::Realtime;
 use crate::store::Store;
+use std::time::Instant;
 
 pub struct App {
     pub config: Config,
@@ -14,14 +15,24 @@ pub struct App {
 }
 
 impl App {
-    pub async fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self::from_config(Config::from_env()?).await)
-    }
-
-    /// Loads the AWS configuration once and builds every client from it.
-    pub async fn from_config(config: Config) -> Self {
-        let sdk = aws_config::from_env().load().await;
-        Self::from_sdk(config, &sdk)
+    /// Reads the configuration and builds every client. No I/O: the first request opens the
+    /// first connection.
+    /// Logs what each step took (`init_*_us`, read by `infra/coldstart`).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let started = Instant::now();
+        let config = Config::from_env()?;
+        let config_done = started.elapsed();
+        let sdk = crate::aws::sdk_config_from_env()?;
+        let sdk_done = started.elapsed();
+        let app = Self::from_sdk(config, &sdk);
+        let clients_done = started.elapsed();
+        tracing::info!(
+            init_config_us = config_done.as_micros() as u64,
+            init_sdk_config_us = (sdk_done - config_done).as_micros() as u64,
+            init_clients_us = (clients_done - sdk_done).as_micros() as u64,
+            "initialized"
+        );
+        Ok(app)
     }
 
     /// Builds every client from an already loaded AWS configuration (shared with other clients,

@@ -5,6 +5,7 @@ pub mod agent;
 pub mod ai;
 pub mod app;
 pub mod auth;
+pub mod aws;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
-use tokio::sync::{Semaphore, oneshot, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
 /// Lambda's limit on the init phase.
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,6 +31,8 @@ pub struct FunctionSpec {
     pub env: BTreeMap<String, String>,
     pub timeout: Duration,
     pub arn: String,
+    /// Where the process's output lines go instead of the terminal (benchmarks read them).
+    pub output: Option<mpsc::UnboundedSender<String>>,
 }
 
 #[derive(Debug)]
@@ -146,9 +148,11 @@ impl Instance {
             .map_err(|e| format!("cannot start {}: {e}", spec.path.display()))?;
         let pid = child.id().unwrap_or_default();
         let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
-        forward(child.stdout.take(), label.clone(), false);
-        forward(child.stderr.take(), label.clone(), true);
-        println!("{label}: cold start (pid {pid})");
+        forward(child.stdout.take(), label.clone(), false, spec.output.clone());
+        forward(child.stderr.take(), label.clone(), true, spec.output.clone());
+        if spec.output.is_none() {
+            println!("{label}: cold start (pid {pid})");
+        }
         let (kill, mut killed) = oneshot::channel::<()>();
         let (exit_tx, exited) = watch::channel(None);
         let registry = children.clone();
@@ -298,8 +302,14 @@ impl Children {
     }
 }
 
-/// Copies a process's output line by line, each prefixed with its instance's label.
-fn forward(stream: Option<impl AsyncRead + Unpin + Send + 'static>, label: String, stderr: bool) {
+/// Copies a process's output line by line, each prefixed with its instance's label, or sends
+/// the lines to `output` as they are.
+fn forward(
+    stream: Option<impl AsyncRead + Unpin + Send + 'static>,
+    label: String,
+    stderr: bool,
+    output: Option<mpsc::UnboundedSender<String>>,
+) {
     let Some(stream) = stream else { return };
     tokio::spawn(async move {
         let mut reader = BufReader::new(stream);
@@ -307,7 +317,9 @@ fn forward(stream: Option<impl AsyncRead + Unpin + Send + 'static>, label: Strin
         while reader.read_until(b'\n', &mut line).await.is_ok_and(|n| n > 0) {
             let text = String::from_utf8_lossy(&line);
             let text = text.trim_end_matches(['\r', '\n']);
-            if stderr {
+            if let Some(output) = &output {
+                let _ = output.send(text.to_string());
+            } else if stderr {
                 eprintln!("{label} | {text}");
             } else {
                 println!("{label} | {text}");

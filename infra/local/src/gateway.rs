@@ -154,6 +154,36 @@ async fn start(settings: &Settings, children: &Children, moto: &mut Option<Moto>
     Ok(Running { http_port, ws_port, dynamodb, servers })
 }
 
+/// Every function in the template, with the environment the stack gives it, for tools that run
+/// functions without the gateways (`coldstart-bench`). `http_port`/`ws_port` are where the APIs
+/// would be served (what `WEBSOCKET_ENDPOINT` points at).
+pub fn function_specs(
+    settings: &Settings,
+    dynamodb: &str,
+    http_port: u16,
+    ws_port: u16,
+) -> Result<Vec<FunctionSpec>, String> {
+    let template = Template::load(&settings.template)?;
+    let locals = LocalValues {
+        stack_name: STACK_NAME.into(),
+        region: REGION.into(),
+        account_id: event::ACCOUNT_ID.into(),
+        table_name: settings.table_name.clone(),
+        secret: settings.jwt_secret.clone(),
+        apis: local_apis(&template, http_port, ws_port),
+    };
+    let ids = template.functions().into_iter().map(|f| f.logical_id).collect();
+    let mut unresolved = BTreeMap::new();
+    let specs = functions_with_binaries(settings, &template, ids)?
+        .into_iter()
+        .map(|(function, path)| function_spec(&template, &function, path, &locals, dynamodb, settings, &mut unresolved))
+        .collect();
+    match unresolved.into_keys().next() {
+        Some((key, why)) => Err(format!("{key} cannot be set locally: {why}")),
+        None => Ok(specs),
+    }
+}
+
 /// The template's APIs and where they are served (what `!Ref` of them resolves to).
 fn local_apis(template: &Template, http_port: u16, ws_port: u16) -> Vec<LocalApi> {
     let http = template.resources_of_type("AWS::Serverless::HttpApi").map(|(id, _)| (id, event::API_ID, http_port));
@@ -267,6 +297,7 @@ fn function_spec(
         path,
         env,
         timeout: Duration::from_secs(function.timeout_seconds),
+        output: None,
     }
 }
 

@@ -31,3 +31,10 @@ use std::path::PathBuf;
 pub fn project_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the project root exists")
 }
+
+/// The SDK's HTTP client on rustls with ring, as the functions use (`chat_core::aws`); without
+/// the SDK's default features no client is built in.
+pub fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
+}

@@ -34,6 +34,7 @@ pub fn client(endpoint: &str) -> Client {
         .region(Region::new(crate::gateway::REGION))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("local", "local", None, None, "local-stack"))
+        .http_client(crate::http_client())
         .build();
     Client::from_conf(config)
 }

@@ -15,6 +15,7 @@ pub fn local_client(endpoint: &str) -> Client {
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("local", "local", None, None, "local-stack"))
+        .http_client(crate::http_client())
         .build();
     Client::from_conf(config)
 }

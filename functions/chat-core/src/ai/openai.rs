@@ -35,7 +35,7 @@ impl OpenAiModel {
         http.enforce_http(false);
         http.set_connect_timeout(Some(Duration::from_secs(5)));
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
+            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
             .map_err(|e| ModelError::Hard(format!("load the system's TLS roots: {e}")))?
             .https_or_http()
             .enable_http1()

@@ -1,5 +1,6 @@
 //! Password hashing and bearer tokens.
 
+mod hs256;
 mod password;
 mod token;
 

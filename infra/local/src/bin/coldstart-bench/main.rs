@@ -1,0 +1,216 @@
+//! `coldstart-bench` (run it with `infra/coldstart`): how long each function takes from process
+//! start to its first response, which is what a Lambda cold start costs in the function's own
+//! code.
+//!
+//! Every sample spawns the function's release binary afresh under the local stack's Lambda
+//! Runtime API, with the environment `template.yaml` gives it (configuration and SDK clients
+//! load exactly as on AWS), and invokes it once with its `events/` fixture against moto. Each
+//! request does real work: the fixtures register users, create conversations, send messages and
+//! open connections in turn, so every sample's first response includes its first DynamoDB
+//! call. A response that is not a success fails the run.
+//!
+//! Columns: `init` is process start to the runtime's first `next` (Lambda's Init phase); `first
+//! response` adds the invocation; `config`, `SDK config` and `clients` are the function's own
+//! `initialized` log line (`chat_core::App::from_env`). Prints a table and writes
+//! docs/benchmarks/coldstart.md. `COLDSTART_RUNS` (10): samples per function.
+
+mod report;
+mod stub;
+
+use bytes::Bytes;
+use local_stack::functions::{Children, FunctionSpec, Pool};
+use local_stack::{gateway, moto::Moto, settings::Settings, table, template::Template};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+const TABLE: &str = "chat-coldstart";
+const PASSWORD: &str = "correct horse battery";
+
+/// One cold start.
+#[derive(Default)]
+pub struct Sample {
+    pub init_ms: f64,
+    pub first_response_ms: f64,
+    /// From the function's `initialized` line, when it logs one.
+    pub steps_us: Option<[f64; 3]>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let runs = std::env::var("COLDSTART_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(10usize).max(1);
+    // BIN_DIR: the release binaries (infra/coldstart builds them apart from this bench, so
+    // that the bench's own dependencies cannot change the functions' features).
+    let mut settings = Settings::from_env()?;
+    settings.table_name = TABLE.into();
+    let bin_dir = settings.bin_dir.clone();
+
+    let root = local_stack::project_root();
+    let moto = tokio::task::spawn_blocking(move || Moto::start(&root, 0)).await.map_err(|e| e.to_string())??;
+    let dynamodb = moto.endpoint();
+    let template = Template::load(&settings.template)?;
+    table::ensure_table(&table::local_client(&dynamodb), TABLE, &template.table()?).await?;
+    // Posts to `@connections` (ws-default answers `whoami` through it) reach a stub that accepts all.
+    let management = stub::start().await?;
+    let specs = gateway::function_specs(&settings, &dynamodb, 0, management)?;
+    let specs: BTreeMap<String, FunctionSpec> = specs.into_iter().map(|s| (s.binary.clone(), s)).collect();
+
+    let children = Children::default();
+    let mut bench = Bench { specs, children: children.clone(), samples: BTreeMap::new() };
+    let result = async {
+        for run in 0..runs {
+            bench.one_round(run).await?;
+            eprintln!("round {}/{runs} done", run + 1);
+        }
+        Ok::<_, String>(())
+    }
+    .await;
+    children.stop_all().await;
+    drop(moto);
+    result?;
+
+    let text = report::markdown(&bench.samples, &bin_dir, runs);
+    println!("{text}");
+    let out = local_stack::project_root().join("docs/benchmarks/coldstart.md");
+    std::fs::write(&out, text).map_err(|e| format!("{}: {e}", out.display()))?;
+    eprintln!("written to {}", out.display());
+    Ok(())
+}
+
+struct Bench {
+    specs: BTreeMap<String, FunctionSpec>,
+    children: Children,
+    samples: BTreeMap<String, Vec<Sample>>,
+}
+
+impl Bench {
+    /// Every function once, in an order where each request has the ids it needs.
+    async fn one_round(&mut self, run: usize) -> Result<(), String> {
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        let (alice, bob) = (format!("alice-{tag}@example.com"), format!("bob-{tag}@example.com"));
+        let registered = self.cold("auth-register", "valid", &[("email", &alice)]).await?;
+        let (token, alice_id) = (field(&registered, "token")?, field(&registered, "user_id")?);
+        let bob_id = field(&self.cold("auth-register", "valid", &[("email", &bob)]).await?, "user_id")?;
+        self.cold("auth-login", "valid", &[("email", &alice), ("password", PASSWORD)]).await?;
+        let t = ("token", token.as_str());
+        self.cold("users-list", "valid", &[t]).await?;
+        self.cold("users-get", "valid", &[t, ("user_id", &bob_id)]).await?;
+        let direct = field(
+            &self.cold("conversations-create", "direct", &[t, ("participant_id", &bob_id)]).await?,
+            "conversation_id",
+        )?;
+        let ai = field(&self.cold("conversations-create", "ai", &[t]).await?, "conversation_id")?;
+        self.cold("conversations-list", "valid", &[t]).await?;
+        self.cold("messages-send", "valid", &[t, ("conversation_id", &direct), ("user_id", &alice_id)]).await?;
+        let sent = self.cold("messages-send", "valid", &[t, ("conversation_id", &ai), ("user_id", &alice_id)]).await?;
+        self.cold("conversations-history", "valid", &[t, ("conversation_id", &direct)]).await?;
+        let connection = format!("cold{run}{}=", &tag[..8]);
+        let c = ("connection_id", connection.as_str());
+        self.cold("ws-connect", "valid", &[t, c]).await?;
+        self.cold("conversations-connect", "valid", &[t, c, ("conversation_id", &direct)]).await?;
+        self.cold("ws-default", "whoami", &[c]).await?;
+        self.cold("ws-disconnect", "valid", &[c]).await?;
+        self.cold("route-fallback", "root", &[]).await?;
+        let message_id = field(&sent, "message_id")?;
+        let timestamp = field(&sent, "timestamp")?;
+        let sequence = format!("{}", 1_000_000 + run);
+        self.cold(
+            "ai-reply",
+            "insert",
+            &[
+                ("conversation_id", &ai),
+                ("message_id", &message_id),
+                ("sender_id", &alice_id),
+                ("message", "Hello, how are you?"),
+                ("timestamp", &timestamp),
+                ("sequence_number", &sequence),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Starts `function` afresh, invokes it once with the fixture and stops it; returns the
+    /// response body (for HTTP functions) or the response.
+    async fn cold(&mut self, function: &str, case: &str, fill: &[(&str, &str)]) -> Result<Value, String> {
+        let mut spec = self.specs.get(function).ok_or_else(|| format!("no function {function}"))?.clone();
+        let event = fixture(function, case, fill)?;
+        let (output, mut lines) = mpsc::unbounded_channel();
+        spec.output = Some(output);
+        let pool = Pool::new(spec, 1, self.children.clone());
+        let started = Instant::now();
+        let invoked = pool.invoke(Bytes::from(event)).await.map_err(|e| format!("{function}/{case}: {e}"))?;
+        let first_response = started.elapsed();
+        drop(pool); // Kills the process: the next sample is a cold start again.
+        let response: Value = serde_json::from_slice(&invoked.payload).map_err(|e| format!("{function}: {e}"))?;
+        let body = check(function, case, response)?;
+        let mut sample = Sample {
+            init_ms: invoked.init.unwrap_or_default().as_secs_f64() * 1e3,
+            first_response_ms: first_response.as_secs_f64() * 1e3,
+            steps_us: None,
+        };
+        // The line was written before the runtime's first `next`; its copy may trail by a moment.
+        while let Ok(Some(line)) = tokio::time::timeout(Duration::from_millis(200), lines.recv()).await {
+            if let Some(steps) = init_steps(&line) {
+                sample.steps_us = Some(steps);
+                break;
+            }
+        }
+        self.samples.entry(function.to_string()).or_default().push(sample);
+        Ok(body)
+    }
+}
+
+/// `events/<function>/<case>.json` with its `{{placeholders}}` filled.
+fn fixture(function: &str, case: &str, fill: &[(&str, &str)]) -> Result<String, String> {
+    let path = local_stack::project_root().join(format!("events/{function}/{case}.json"));
+    let mut text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    for (name, value) in fill {
+        text = text.replace(&format!("{{{{{name}}}}}"), value);
+    }
+    match text.find("{{") {
+        Some(at) => {
+            Err(format!("{}: placeholder left unfilled near {}", path.display(), &text[at..(at + 30).min(text.len())]))
+        }
+        None => Ok(text),
+    }
+}
+
+/// The body of a successful response; anything else fails the run (a sample of an error path
+/// would measure less work than the request it stands for).
+fn check(function: &str, case: &str, response: Value) -> Result<Value, String> {
+    let Some(status) = response.get("statusCode").and_then(Value::as_u64) else {
+        // ai-reply: a stream batch response, successful when nothing is reported failed.
+        let failed = response.get("batchItemFailures").and_then(Value::as_array).map_or(1, Vec::len);
+        return if failed == 0 { Ok(response) } else { Err(format!("{function}/{case}: {response}")) };
+    };
+    let body = response.get("body").and_then(Value::as_str).unwrap_or_default();
+    let ok = (200..300).contains(&status) || (function == "route-fallback" && status == 404);
+    if !ok {
+        return Err(format!("{function}/{case}: status {status}: {body}"));
+    }
+    Ok(serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn field(body: &Value, name: &str) -> Result<String, String> {
+    body.get(name).and_then(Value::as_str).map(str::to_string).ok_or_else(|| format!("no {name} in {body}"))
+}
+
+/// `init_config_us`, `init_sdk_config_us`, `init_clients_us` of an `initialized` JSON line.
+fn init_steps(line: &str) -> Option<[f64; 3]> {
+    let log: Value = serde_json::from_str(line).ok()?;
+    let step = |key: &str| log.get(key).and_then(Value::as_f64);
+    Some([step("init_config_us")?, step("init_sdk_config_us")?, step("init_clients_us")?])
+}

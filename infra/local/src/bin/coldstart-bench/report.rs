@@ -1,0 +1,81 @@
+//! The bench's report: medians per function, the spread, the init steps and the machine.
+
+use crate::Sample;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Process start to first response at most this long (issue 7; Rust's published no-SDK init is
+/// about 14 ms).
+const TARGET_MS: f64 = 15.0;
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 1 { values[mid] } else { (values[mid - 1] + values[mid]) / 2.0 })
+}
+
+fn ms(value: Option<f64>) -> String {
+    value.map_or("–".into(), |v| format!("{v:.1}"))
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    format!("{cores} cores, {cpu}, {}", std::env::consts::ARCH)
+}
+
+pub fn markdown(samples: &BTreeMap<String, Vec<Sample>>, bin_dir: &Path, runs: usize) -> String {
+    let mut out = vec![
+        "# Cold starts (`./infra/coldstart`)".to_string(),
+        String::new(),
+        format!(
+            "- {}; machine: {}; binaries: `{}` (the release profile, built for this machine).",
+            chrono::Utc::now().format("%Y-%m-%d"),
+            machine(),
+            bin_dir.file_name().and_then(|n| n.to_str()).unwrap_or("?"),
+        ),
+        format!(
+            "- Each sample starts the function's process afresh under a local Lambda Runtime API and invokes it once \
+             with its `events/` fixture against moto; {runs} rounds, medians in ms. A request that fails fails the run."
+        ),
+        "- **init**: process start → the runtime's first `next` (Lambda's Init phase). **first response**: process \
+         start → the response (Init plus the first invocation, with its first DynamoDB connection). **config / SDK \
+         config / clients**: the steps of `App::from_env`, from the function's `initialized` log line (µs)."
+            .to_string(),
+        format!("- Target: first response within {TARGET_MS} ms."),
+        String::new(),
+        "| Function | samples | init | first response | min–max | config µs | SDK config µs | clients µs | binary | ≤ 15 ms |".into(),
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|:-:|".into(),
+    ];
+    for (function, samples) in samples {
+        let first: Vec<f64> = samples.iter().map(|s| s.first_response_ms).collect();
+        let (lo, hi) = first.iter().fold((f64::INFINITY, 0f64), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+        let first = median(first);
+        let init = median(samples.iter().map(|s| s.init_ms).collect());
+        let step = |i: usize| median(samples.iter().filter_map(|s| s.steps_us.map(|steps| steps[i])).collect());
+        let steps = |i: usize| step(i).map_or("–".into(), |v| format!("{v:.0}"));
+        let size =
+            std::fs::metadata(bin_dir.join(function)).map_or("?".into(), |m| format!("{:.1} MB", m.len() as f64 / 1e6));
+        let meets = if first.is_some_and(|f| f <= TARGET_MS) { "yes" } else { "no" };
+        out.push(format!(
+            "| {function} | {} | {} | {} | {lo:.1}–{hi:.1} | {} | {} | {} | {size} | {meets} |",
+            samples.len(),
+            ms(init),
+            ms(first),
+            steps(0),
+            steps(1),
+            steps(2),
+        ));
+    }
+    out.join("\n") + "\n"
+}
