@@ -250,10 +250,11 @@ fn function_spec(
     let name = format!("{STACK_NAME}-{}", function.logical_id);
     let mut env = BTreeMap::new();
     for (key, value) in &function.environment {
-        match template.resolve(value, locals) {
-            Ok(value) => {
+        match template.resolve_optional(value, locals) {
+            Ok(Some(value)) => {
                 env.insert(key.clone(), value);
             }
+            Ok(None) => {}
             Err(why) => unresolved.entry((key.clone(), why)).or_default().push(function.logical_id.clone()),
         }
     }

@@ -232,7 +232,46 @@ impl Template {
     /// `!Ref`/`!Sub` of parameters (their defaults), pseudo parameters, the table and the
     /// secret. Anything else is an error naming what cannot be resolved.
     pub fn resolve(&self, value: &Value, locals: &LocalValues) -> Result<String, String> {
-        self.resolve_value(value, locals).map(|text| localize_api_urls(text, locals))
+        self.resolve_optional(value, locals)?.ok_or_else(|| "AWS::NoValue where a value is needed".into())
+    }
+
+    /// `None` for `AWS::NoValue` (a property or variable left unset), which `!If` may choose.
+    pub fn resolve_optional(&self, value: &Value, locals: &LocalValues) -> Result<Option<String>, String> {
+        match value {
+            Value::Tagged(tagged) if tagged.tag == "If" => {
+                let (name, then, otherwise) = match tagged.value.as_sequence().map(Vec::as_slice) {
+                    Some([Value::String(name), then, otherwise]) => (name, then, otherwise),
+                    _ => return Err("!If takes [condition, value if true, value if false]".into()),
+                };
+                let chosen = if self.condition(name, locals)? { then } else { otherwise };
+                self.resolve_optional(chosen, locals)
+            }
+            Value::Tagged(tagged) if tagged.tag == "Ref" && tagged.value.as_str() == Some("AWS::NoValue") => Ok(None),
+            _ => self.resolve_value(value, locals).map(|text| Some(localize_api_urls(text, locals))),
+        }
+    }
+
+    /// A condition of the template's `Conditions`, with parameters at their defaults.
+    fn condition(&self, name: &str, locals: &LocalValues) -> Result<bool, String> {
+        let value = self
+            .root
+            .get("Conditions")
+            .and_then(|c| c.get(name))
+            .ok_or_else(|| format!("no condition {name} in the template"))?;
+        self.evaluate(value, locals)
+    }
+
+    fn evaluate(&self, value: &Value, locals: &LocalValues) -> Result<bool, String> {
+        let Value::Tagged(tagged) = value else { return Err(format!("{value:?} is not a condition")) };
+        let args = tagged.value.as_sequence().map(Vec::as_slice).unwrap_or_default();
+        match (tagged.tag.to_string().trim_start_matches('!'), args) {
+            ("Equals", [a, b]) => Ok(self.resolve(a, locals)? == self.resolve(b, locals)?),
+            ("Not", [c]) => Ok(!self.evaluate(c, locals)?),
+            ("And", conditions) => conditions.iter().try_fold(true, |all, c| Ok(all && self.evaluate(c, locals)?)),
+            ("Or", conditions) => conditions.iter().try_fold(false, |any, c| Ok(any || self.evaluate(c, locals)?)),
+            ("Condition", _) => self.condition(tagged.value.as_str().ok_or("!Condition takes a name")?, locals),
+            (tag, _) => Err(format!("condition !{tag} is not supported locally")),
+        }
     }
 
     fn resolve_value(&self, value: &Value, locals: &LocalValues) -> Result<String, String> {

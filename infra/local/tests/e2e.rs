@@ -542,3 +542,30 @@ fn route_table_is_the_templates_http_api_events() {
     assert_eq!(table.find("GET", "/api/users/abc/").unwrap().route_key, "GET /api/users/{user_id}/");
     assert_eq!(table.find("GET", "/api/users/").unwrap().route_key, "GET /api/users/");
 }
+
+/// Every function's environment as the local stack builds it from the template (what
+/// `coldstart-bench` runs the functions with): nothing left unresolved, `!If` evaluated against
+/// the parameters' defaults, and a variable that resolves to `AWS::NoValue` left unset.
+#[test]
+fn every_functions_environment_resolves_from_the_template() {
+    let secret = "k".repeat(40);
+    let bin = bin_dir();
+    let settings = local_stack::settings::Settings::from_lookup(|key| match key {
+        "BIN_DIR" => Some(bin.display().to_string()),
+        "JWT_SECRET" => Some(secret.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let specs = local_stack::gateway::function_specs(&settings, "http://127.0.0.1:1", 3000, 3001).unwrap();
+    let template = Template::load(&local_stack::project_root().join("template.yaml")).unwrap();
+    assert_eq!(specs.len(), template.functions().len());
+    for spec in &specs {
+        assert_eq!(spec.env["JWT_SECRET"], secret, "{}", spec.binary);
+        assert_eq!(spec.env["DYNAMODB_ENDPOINT"], "http://127.0.0.1:1");
+        assert!(spec.env.contains_key("TABLE_NAME"));
+    }
+    let ai = specs.iter().find(|s| s.binary == "ai-reply").expect("ai-reply");
+    // OpenAiApiKeySecret defaults to "", so HasOpenAiApiKey is false and the key is not set.
+    assert!(!ai.env.contains_key("OPENAI_API_KEY"), "{:?}", ai.env.keys());
+    assert!(ai.env["WEBSOCKET_ENDPOINT"].starts_with("http://127.0.0.1:3001"), "{}", ai.env["WEBSOCKET_ENDPOINT"]);
+}
