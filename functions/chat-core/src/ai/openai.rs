@@ -1,15 +1,14 @@
 //! Any OpenAI-compatible chat completions endpoint (`POST {base}/chat/completions` with
 //! `stream: true`): server-sent events whose `data:` lines carry JSON chunks, ending with
-//! `data: [DONE]`. The HTTP client is hyper's, over rustls, from crates the AWS SDK already uses.
+//! `data: [DONE]`. The HTTP client is the AWS SDK's own connector (hyper and rustls on ring, as in
+//! `crate::aws`), so the agent links no second HTTP stack.
 
 use super::{AiConfig, ModelError, ModelRequest, Role};
-use bytes::Bytes;
+use aws_smithy_http_client::Connector;
+use aws_smithy_runtime_api::client::http::{HttpConnector, HttpConnectorSettings};
+use aws_smithy_types::body::SdkBody;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use http_body_util::{BodyExt, Full};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -19,7 +18,7 @@ const MAX_LINE_BYTES: usize = 1 << 20;
 const MAX_ERROR_BYTES: usize = 2048;
 
 pub struct OpenAiModel {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    connector: Connector,
     url: http::Uri,
     api_key: Option<String>,
     model: String,
@@ -31,19 +30,16 @@ impl OpenAiModel {
         let url: http::Uri = format!("{}/chat/completions", config.openai_base_url)
             .parse()
             .map_err(|e| ModelError::Hard(format!("OPENAI_BASE_URL: {e}")))?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(Duration::from_secs(5)));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| ModelError::Hard(format!("load the system's TLS roots: {e}")))?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        // Lambda freezes between invocations; do not reuse connections the server has dropped.
-        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(20)).build(https);
+        let settings = HttpConnectorSettings::builder().connect_timeout(Duration::from_secs(5)).build();
+        let connector = Connector::builder()
+            .connector_settings(settings)
+            // Lambda freezes between invocations; do not reuse connections the server has dropped.
+            .pool_idle_timeout(Duration::from_secs(20))
+            .tls_provider(crate::aws::TLS)
+            .tls_context(crate::aws::tls_context())
+            .build();
         Ok(Self {
-            client,
+            connector,
             url,
             api_key: config.openai_api_key.clone(),
             model: config.openai_model.clone(),
@@ -70,12 +66,14 @@ impl OpenAiModel {
         if let Some(key) = &self.api_key {
             builder = builder.header(AUTHORIZATION, format!("Bearer {key}"));
         }
-        let http_request = builder
-            .body(Full::new(Bytes::from(body.to_string())))
+        let http_request: aws_smithy_runtime_api::http::Request = builder
+            .body(SdkBody::from(body.to_string()))
+            .map_err(|e| ModelError::Hard(format!("openai: build request: {e}")))?
+            .try_into()
             .map_err(|e| ModelError::Hard(format!("openai: build request: {e}")))?;
         let response = self
-            .client
-            .request(http_request)
+            .connector
+            .call(http_request)
             .await
             .map_err(|e| ModelError::Retryable(format!("openai: request failed: {e}")))?;
         let status = response.status();
