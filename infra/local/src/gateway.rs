@@ -67,14 +67,7 @@ async fn start(settings: &Settings, children: &Children, moto: &mut Option<Moto>
     let http_port = http.local_addr().map_err(|e| e.to_string())?.port();
     let ws_port = ws.local_addr().map_err(|e| e.to_string())?.port();
 
-    let locals = LocalValues {
-        stack_name: STACK_NAME.into(),
-        region: REGION.into(),
-        account_id: event::ACCOUNT_ID.into(),
-        table_name: settings.table_name.clone(),
-        secret: settings.jwt_secret.clone(),
-        apis: local_apis(&template, http_port, ws_port),
-    };
+    let locals = local_values(settings, &template, http_port, ws_port);
     let ws_api = WsApi::from_template(&template, &locals)?;
     let (sources, skipped) = StreamSource::from_template(&template, &locals)?;
     for event in skipped {
@@ -164,14 +157,7 @@ pub fn function_specs(
     ws_port: u16,
 ) -> Result<Vec<FunctionSpec>, String> {
     let template = Template::load(&settings.template)?;
-    let locals = LocalValues {
-        stack_name: STACK_NAME.into(),
-        region: REGION.into(),
-        account_id: event::ACCOUNT_ID.into(),
-        table_name: settings.table_name.clone(),
-        secret: settings.jwt_secret.clone(),
-        apis: local_apis(&template, http_port, ws_port),
-    };
+    let locals = local_values(settings, &template, http_port, ws_port);
     let ids = template.functions().into_iter().map(|f| f.logical_id).collect();
     let mut unresolved = BTreeMap::new();
     let specs = functions_with_binaries(settings, &template, ids)?
@@ -181,6 +167,18 @@ pub fn function_specs(
     match unresolved.into_keys().next() {
         Some((key, why)) => Err(format!("{key} cannot be set locally: {why}")),
         None => Ok(specs),
+    }
+}
+
+/// What the template's intrinsics resolve to locally.
+fn local_values(settings: &Settings, template: &Template, http_port: u16, ws_port: u16) -> LocalValues {
+    LocalValues {
+        stack_name: STACK_NAME.into(),
+        region: REGION.into(),
+        account_id: event::ACCOUNT_ID.into(),
+        table_name: settings.table_name.clone(),
+        secret: settings.jwt_secret.clone(),
+        apis: local_apis(template, http_port, ws_port),
     }
 }
 

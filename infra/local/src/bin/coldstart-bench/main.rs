@@ -10,7 +10,8 @@
 //! call. A response that is not a success fails the run.
 //!
 //! Columns: `init` is process start to the runtime's first `next` (Lambda's Init phase); `first
-//! response` adds the invocation; `config`, `SDK config` and `clients` are the function's own
+//! response` adds the invocation; `warm` is the same request again on the same process (the
+//! handler's own work, moto's included); `config`, `SDK config` and `clients` are the function's own
 //! `initialized` log line (`chat_core::App::from_env`). Prints a table and writes
 //! docs/benchmarks/coldstart.md. `COLDSTART_RUNS` (10): samples per function.
 
@@ -29,11 +30,13 @@ use tokio::sync::mpsc;
 const TABLE: &str = "chat-coldstart";
 const PASSWORD: &str = "correct horse battery";
 
-/// One cold start.
+/// One cold start, and the same process's second request.
 #[derive(Default)]
 pub struct Sample {
     pub init_ms: f64,
     pub first_response_ms: f64,
+    /// The next request on the now warm process: the handler's own work (moto included).
+    pub warm_ms: f64,
     /// From the function's `initialized` line, when it logs one.
     pub steps_us: Option<[f64; 3]>,
 }
@@ -100,9 +103,11 @@ impl Bench {
     async fn one_round(&mut self, run: usize) -> Result<(), String> {
         let tag = uuid::Uuid::new_v4().simple().to_string();
         let (alice, bob) = (format!("alice-{tag}@example.com"), format!("bob-{tag}@example.com"));
-        let registered = self.cold("auth-register", "valid", &[("email", &alice)]).await?;
+        // Bob registers on Alice's warm process: a second registration needs another email.
+        let (registered, bob) =
+            self.cold_then("auth-register", "valid", &[("email", &alice)], Some(&[("email", &bob)])).await?;
         let (token, alice_id) = (field(&registered, "token")?, field(&registered, "user_id")?);
-        let bob_id = field(&self.cold("auth-register", "valid", &[("email", &bob)]).await?, "user_id")?;
+        let bob_id = field(&bob, "user_id")?;
         self.cold("auth-login", "valid", &[("email", &alice), ("password", PASSWORD)]).await?;
         let t = ("token", token.as_str());
         self.cold("users-list", "valid", &[t]).await?;
@@ -142,23 +147,40 @@ impl Bench {
         Ok(())
     }
 
-    /// Starts `function` afresh, invokes it once with the fixture and stops it; returns the
-    /// response body (for HTTP functions) or the response.
+    /// [`Self::cold_then`] with the same request twice (every fixture used so is repeatable).
     async fn cold(&mut self, function: &str, case: &str, fill: &[(&str, &str)]) -> Result<Value, String> {
+        Ok(self.cold_then(function, case, fill, None).await?.0)
+    }
+
+    /// Starts `function` afresh, invokes it with the fixture, then again on the warm process
+    /// (filled with `warm_fill` if given), and stops it; returns both response bodies (for HTTP
+    /// functions) or responses.
+    async fn cold_then(
+        &mut self,
+        function: &str,
+        case: &str,
+        fill: &[(&str, &str)],
+        warm_fill: Option<&[(&str, &str)]>,
+    ) -> Result<(Value, Value), String> {
         let mut spec = self.specs.get(function).ok_or_else(|| format!("no function {function}"))?.clone();
-        let event = fixture(function, case, fill)?;
+        let (event, warm_event) = (fixture(function, case, fill)?, fixture(function, case, warm_fill.unwrap_or(fill))?);
         let (output, mut lines) = mpsc::unbounded_channel();
         spec.output = Some(output);
         let pool = Pool::new(spec, 1, self.children.clone());
         let started = Instant::now();
         let invoked = pool.invoke(Bytes::from(event)).await.map_err(|e| format!("{function}/{case}: {e}"))?;
         let first_response = started.elapsed();
+        let started = Instant::now();
+        let warm = pool.invoke(Bytes::from(warm_event)).await.map_err(|e| format!("{function}/{case}: {e}"))?;
+        let warm_ms = started.elapsed().as_secs_f64() * 1e3;
         drop(pool); // Kills the process: the next sample is a cold start again.
-        let response: Value = serde_json::from_slice(&invoked.payload).map_err(|e| format!("{function}: {e}"))?;
-        let body = check(function, case, response)?;
+        let parse = |payload: &[u8]| serde_json::from_slice::<Value>(payload).map_err(|e| format!("{function}: {e}"));
+        let body = check(function, case, parse(&invoked.payload)?)?;
+        let warm_body = check(function, case, parse(&warm.payload)?)?;
         let mut sample = Sample {
             init_ms: invoked.init.unwrap_or_default().as_secs_f64() * 1e3,
             first_response_ms: first_response.as_secs_f64() * 1e3,
+            warm_ms,
             steps_us: None,
         };
         // The line was written before the runtime's first `next`; its copy may trail by a moment.
@@ -169,7 +191,7 @@ impl Bench {
             }
         }
         self.samples.entry(function.to_string()).or_default().push(sample);
-        Ok(body)
+        Ok((body, warm_body))
     }
 }
 

@@ -49,29 +49,35 @@ pub fn markdown(samples: &BTreeMap<String, Vec<Sample>>, bin_dir: &Path, runs: u
              with its `events/` fixture against moto; {runs} rounds, medians in ms. A request that fails fails the run."
         ),
         "- **init**: process start → the runtime's first `next` (Lambda's Init phase). **first response**: process \
-         start → the response (Init plus the first invocation, with its first DynamoDB connection). **config / SDK \
-         config / clients**: the steps of `App::from_env`, from the function's `initialized` log line (µs)."
+         start → the response (Init plus the first invocation, with its first DynamoDB connection). **warm**: the \
+         same request again on that process, i.e. the handler's own work, moto's time included. **cold cost**: first \
+         response − warm, what being cold adds. **config / SDK config / clients**: the steps of `App::from_env`, \
+         from the function's `initialized` log line (µs)."
             .to_string(),
         format!("- Target: first response within {TARGET_MS} ms."),
         String::new(),
-        "| Function | samples | init | first response | min–max | config µs | SDK config µs | clients µs | binary | ≤ 15 ms |".into(),
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|:-:|".into(),
+        "| Function | samples | init | first response | min–max | warm | cold cost | config µs | SDK config µs | clients µs | binary | ≤ 15 ms |".into(),
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|".into(),
     ];
     for (function, samples) in samples {
         let first: Vec<f64> = samples.iter().map(|s| s.first_response_ms).collect();
         let (lo, hi) = first.iter().fold((f64::INFINITY, 0f64), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
         let first = median(first);
         let init = median(samples.iter().map(|s| s.init_ms).collect());
+        let warm = median(samples.iter().map(|s| s.warm_ms).collect());
+        let cost = median(samples.iter().map(|s| s.first_response_ms - s.warm_ms).collect());
         let step = |i: usize| median(samples.iter().filter_map(|s| s.steps_us.map(|steps| steps[i])).collect());
         let steps = |i: usize| step(i).map_or("–".into(), |v| format!("{v:.0}"));
         let size =
             std::fs::metadata(bin_dir.join(function)).map_or("?".into(), |m| format!("{:.1} MB", m.len() as f64 / 1e6));
         let meets = if first.is_some_and(|f| f <= TARGET_MS) { "yes" } else { "no" };
         out.push(format!(
-            "| {function} | {} | {} | {} | {lo:.1}–{hi:.1} | {} | {} | {} | {size} | {meets} |",
+            "| {function} | {} | {} | {} | {lo:.1}–{hi:.1} | {} | {} | {} | {} | {} | {size} | {meets} |",
             samples.len(),
             ms(init),
             ms(first),
+            ms(warm),
+            ms(cost),
             steps(0),
             steps(1),
             steps(2),
