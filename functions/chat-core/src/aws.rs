@@ -4,21 +4,25 @@
 //! Why not `aws_config::load_from_env()`: its provider chains read profile files, and can reach
 //! IMDS, STS and SSO, none of which a Lambda uses. They cost cold-start time, and they are linked
 //! into every binary. For the same reason there is one TLS stack, rustls on ring, instead of the
-//! SDK's defaults (docs/benchmarks/sizes.md measures both).
+//! SDK's defaults (docs/performance.md measures both).
 
 use crate::config::ConfigError;
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_smithy_http_client::Connector;
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::http::{
+    HttpConnectorSettings, SharedHttpClient, SharedHttpConnector, http_client_fn,
+};
 use rustls::pki_types::{CertificateDer, pem::PemObject};
+use std::time::Duration;
 
 /// The system's CA bundle as one file: Amazon Linux (Lambda's provided.al2023), then Debian.
 const CA_BUNDLES: [&str; 2] = ["/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/certs/ca-certificates.crt"];
 
 /// `AWS_REGION` and the `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`
-/// credentials Lambda sets. Reads nothing else and does no I/O.
+/// credentials Lambda sets, and the CA bundle ([`tls_context`]). No network.
 pub fn sdk_config_from_env() -> Result<SdkConfig, ConfigError> {
     let region = std::env::var("AWS_REGION")
         .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
@@ -38,16 +42,35 @@ pub fn sdk_config(region: impl Into<String>, credentials: impl ProvideCredential
         .build()
 }
 
-/// The SDK's hyper client with rustls on ring and [`tls_context`].
+/// The SDK's connector timeout for new connections (its default since BehaviorVersion 2024).
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
+
+/// One connector for every client of the process: one connection pool and one TLS root store,
+/// built here. The SDK's own client builds a connector per client when the client is built and
+/// again at its first request, each parsing every root certificate (about 1 ms apiece here).
+/// The clients' connector settings are the defaults, so a fixed connector loses nothing; the
+/// SDK's operation timeouts and retries still apply around it.
 pub fn http_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new().tls_provider(TLS).tls_context(tls_context()).build_https()
+    let connector = SharedHttpConnector::new(connector(CONNECT_TIMEOUT, None));
+    http_client_fn(move |_settings, _components| connector.clone())
+}
+
+/// The SDK's hyper connector with rustls on ring and [`tls_context`] (the AI agent's OpenAI
+/// client uses one of its own, with other timeouts).
+pub fn connector(connect_timeout: Duration, pool_idle_timeout: Option<Duration>) -> Connector {
+    let mut builder = Connector::builder()
+        .connector_settings(HttpConnectorSettings::builder().connect_timeout(connect_timeout).build());
+    if let Some(idle) = pool_idle_timeout {
+        builder = builder.pool_idle_timeout(idle);
+    }
+    builder.tls_provider(TLS).tls_context(tls_context()).build()
 }
 
 pub const TLS: Provider = Provider::Rustls(CryptoMode::Ring);
 
 /// Trusts the system's CA bundle file. The SDK's default, rustls-native-certs, also reads every
-/// file of the certificate directory, one file per certificate on Amazon Linux 2023: that took
-/// 2.5 of a function's 5.5 ms init here (docs/benchmarks/coldstart.md). `SSL_CERT_FILE` or
+/// file of the certificate directory (292 here; loading certificates is reported slow on Amazon
+/// Linux 2023, aws/aws-lambda-base-images#154). `SSL_CERT_FILE` or
 /// `SSL_CERT_DIR`, or a system without a known bundle, keeps the default.
 pub fn tls_context() -> TlsContext {
     match ca_bundle() {

@@ -5,7 +5,7 @@
 
 use super::{AiConfig, ModelError, ModelRequest, Role};
 use aws_smithy_http_client::Connector;
-use aws_smithy_runtime_api::client::http::{HttpConnector, HttpConnectorSettings};
+use aws_smithy_runtime_api::client::http::HttpConnector;
 use aws_smithy_types::body::SdkBody;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http_body_util::BodyExt;
@@ -30,14 +30,8 @@ impl OpenAiModel {
         let url: http::Uri = format!("{}/chat/completions", config.openai_base_url)
             .parse()
             .map_err(|e| ModelError::Hard(format!("OPENAI_BASE_URL: {e}")))?;
-        let settings = HttpConnectorSettings::builder().connect_timeout(Duration::from_secs(5)).build();
-        let connector = Connector::builder()
-            .connector_settings(settings)
-            // Lambda freezes between invocations; do not reuse connections the server has dropped.
-            .pool_idle_timeout(Duration::from_secs(20))
-            .tls_provider(crate::aws::TLS)
-            .tls_context(crate::aws::tls_context())
-            .build();
+        // Lambda freezes between invocations; do not reuse connections the server has dropped.
+        let connector = crate::aws::connector(Duration::from_secs(5), Some(Duration::from_secs(20)));
         Ok(Self {
             connector,
             url,
