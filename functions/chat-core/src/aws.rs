@@ -16,6 +16,7 @@ use aws_smithy_runtime_api::client::http::{
     HttpConnectorSettings, SharedHttpClient, SharedHttpConnector, http_client_fn,
 };
 use rustls::pki_types::{CertificateDer, pem::PemObject};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// The system's CA bundle as one file: Amazon Linux (Lambda's provided.al2023), then Debian.
@@ -72,14 +73,19 @@ pub const TLS: Provider = Provider::Rustls(CryptoMode::Ring);
 /// file of the certificate directory (292 here; loading certificates is reported slow on Amazon
 /// Linux 2023, aws/aws-lambda-base-images#154). `SSL_CERT_FILE` or
 /// `SSL_CERT_DIR`, or a system without a known bundle, keeps the default.
+/// Read and checked once per process, however many connectors are built (the AI agent's
+/// OpenAI client has its own).
 pub fn tls_context() -> TlsContext {
-    match ca_bundle() {
-        Some(pem) => TlsContext::builder()
-            .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
-            .build()
-            .unwrap_or_default(),
-        None => TlsContext::default(),
-    }
+    static CONTEXT: OnceLock<TlsContext> = OnceLock::new();
+    CONTEXT
+        .get_or_init(|| match ca_bundle() {
+            Some(pem) => TlsContext::builder()
+                .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
+                .build()
+                .unwrap_or_default(),
+            None => TlsContext::default(),
+        })
+        .clone()
 }
 
 fn ca_bundle() -> Option<Vec<u8>> {
