@@ -1,7 +1,7 @@
 //! What every function builds once at cold start: configuration, SDK clients, token keys.
 
 use crate::auth::TokenKeys;
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::realtime::Realtime;
 use crate::store::Store;
 use std::time::Instant;
@@ -15,16 +15,24 @@ pub struct App {
 }
 
 impl App {
-    /// Reads the configuration and builds every client. No I/O: the first request opens the
-    /// first connection.
-    /// Logs what each step took (`init_*_us`, read by `infra/coldstart`).
-    pub fn from_env() -> Result<Self, ConfigError> {
+    /// Reads the configuration and builds every client. No network: the first request opens
+    /// the first connection.
+    pub fn from_env() -> Result<Self, lambda_runtime::Error> {
+        Ok(Self::from_env_with(|_| Ok(()))?.0)
+    }
+
+    /// [`Self::from_env`], plus whatever `extra` builds from the same AWS configuration (the AI
+    /// agent's model). Logs what each step took (`init_*_us`, read by `infra/coldstart`).
+    pub fn from_env_with<T>(
+        extra: impl FnOnce(&aws_config::SdkConfig) -> Result<T, lambda_runtime::Error>,
+    ) -> Result<(Self, T), lambda_runtime::Error> {
         let started = Instant::now();
         let config = Config::from_env()?;
         let config_done = started.elapsed();
         let sdk = crate::aws::sdk_config_from_env()?;
         let sdk_done = started.elapsed();
         let app = Self::from_sdk(config, &sdk);
+        let extra = extra(&sdk)?;
         let clients_done = started.elapsed();
         tracing::info!(
             init_config_us = config_done.as_micros() as u64,
@@ -32,7 +40,7 @@ impl App {
             init_clients_us = (clients_done - sdk_done).as_micros() as u64,
             "initialized"
         );
-        Ok(app)
+        Ok((app, extra))
     }
 
     /// Builds every client from an already loaded AWS configuration (shared with other clients,
