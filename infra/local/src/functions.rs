@@ -63,6 +63,13 @@ pub struct Invoked {
     pub init: Option<Duration>,
 }
 
+impl Invoked {
+    /// `", cold start: init N ms"` after a cold start, nothing otherwise (for log lines).
+    pub fn cold_note(&self) -> String {
+        self.init.map(|d| format!(", cold start: init {} ms", d.as_millis())).unwrap_or_default()
+    }
+}
+
 pub struct Pool {
     spec: Arc<FunctionSpec>,
     idle: Mutex<Vec<Instance>>,
@@ -105,6 +112,14 @@ impl Pool {
             Err(_) => instance.stop().await,
         }
         result.map(|payload| Invoked { payload, init })
+    }
+
+    /// [`Self::invoke`] in a task of its own, so that the invocation runs to the end even if the
+    /// caller goes away (a client that disconnects), as an invocation on AWS does.
+    pub async fn invoke_to_end(self: Arc<Self>, event: Bytes) -> Result<Invoked, Failure> {
+        tokio::spawn(async move { self.invoke(event).await })
+            .await
+            .unwrap_or_else(|e| Err(Failure::Crashed(format!("the invocation panicked: {e}"))))
     }
 
     /// The most recently used warm instance (Lambda reuses warm environments first).

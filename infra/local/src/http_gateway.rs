@@ -135,13 +135,9 @@ impl Gateway {
                 format!(" ({name}: event over 6 MB)"),
             );
         }
-        // Run to the end even if the client goes away, as an invocation on AWS does.
-        let outcome = tokio::spawn(async move { pool.invoke(event).await })
-            .await
-            .unwrap_or_else(|e| Err(Failure::Crashed(format!("the invocation panicked: {e}"))));
-        match outcome {
+        match pool.invoke_to_end(event).await {
             Ok(invoked) => {
-                let cold = invoked.init.map(|d| format!(", cold start: init {} ms", d.as_millis())).unwrap_or_default();
+                let cold = invoked.cold_note();
                 match event::response(&invoked.payload) {
                     Ok(response) => (response.map(Full::new), format!(" ({name}{cold})")),
                     Err(why) => (internal_error(), format!(" ({name}{cold}: invalid response: {why})")),

@@ -4,7 +4,7 @@
 //! a closed socket runs `$disconnect`. The management API (`@connections`) shares the port.
 
 use crate::connections::{Connection, Connections};
-use crate::functions::{Failure, Pool};
+use crate::functions::Pool;
 use crate::http_gateway::envelope;
 use crate::ws_event::{self, Answer, ConnectionContext};
 use crate::ws_routes::{WsApi, WsRoute};
@@ -145,12 +145,9 @@ impl WsGateway {
         let pool = self.pools[&route.function].clone();
         let name = pool.spec().binary.clone();
         let event = Bytes::from(serde_json::to_vec(&event).expect("an event serializes"));
-        let outcome = tokio::spawn(async move { pool.invoke(event).await })
-            .await
-            .unwrap_or_else(|e| Err(Failure::Crashed(format!("the invocation panicked: {e}"))));
-        match outcome {
+        match pool.invoke_to_end(event).await {
             Ok(invoked) => {
-                let cold = invoked.init.map(|d| format!(", cold start: init {} ms", d.as_millis())).unwrap_or_default();
+                let cold = invoked.cold_note();
                 match Answer::parse(&invoked.payload) {
                     Ok(answer) => (Some(answer), format!(" ({name}{cold})")),
                     Err(why) => (None, format!(" ({name}{cold}: invalid response: {why})")),
