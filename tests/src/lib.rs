@@ -327,13 +327,7 @@ impl TestEnv {
 }
 
 pub fn fixture(function: Function, name: &str, vars: &[(&str, &str)]) -> String {
-    let path = root().join("events").join(function.name()).join(format!("{name}.json"));
-    let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    for (key, value) in vars {
-        text = text.replace(&format!("{{{{{key}}}}}"), value);
-    }
-    assert!(!text.contains("{{"), "{} has unfilled placeholders", path.display());
-    text
+    local_stack::fixture(function.name(), name, vars).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// An API Gateway HTTP API (payload 2.0) event, as API Gateway would send it.

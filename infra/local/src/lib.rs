@@ -38,3 +38,20 @@ pub fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
     aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
 }
+
+/// `events/<function>/<case>.json` with its `{{placeholders}}` filled (events/README.md); an
+/// error names the file when one is left unfilled.
+pub fn fixture(function: &str, case: &str, vars: &[(&str, &str)]) -> Result<String, String> {
+    let path = project_root().join("events").join(function).join(format!("{case}.json"));
+    let mut text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    for (name, value) in vars {
+        text = text.replace(&format!("{{{{{name}}}}}"), value);
+    }
+    match text.find("{{") {
+        Some(at) => {
+            let near = &text[at..text.len().min(at + 30)];
+            Err(format!("{} has unfilled placeholders: {near}", path.display()))
+        }
+        None => Ok(text),
+    }
+}

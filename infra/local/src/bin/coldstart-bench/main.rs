@@ -163,7 +163,10 @@ impl Bench {
         warm_fill: Option<&[(&str, &str)]>,
     ) -> Result<(Value, Value), String> {
         let mut spec = self.specs.get(function).ok_or_else(|| format!("no function {function}"))?.clone();
-        let (event, warm_event) = (fixture(function, case, fill)?, fixture(function, case, warm_fill.unwrap_or(fill))?);
+        let (event, warm_event) = (
+            local_stack::fixture(function, case, fill)?,
+            local_stack::fixture(function, case, warm_fill.unwrap_or(fill))?,
+        );
         let (output, mut lines) = mpsc::unbounded_channel();
         spec.output = Some(output);
         let pool = Pool::new(spec, 1, self.children.clone());
@@ -192,21 +195,6 @@ impl Bench {
         }
         self.samples.entry(function.to_string()).or_default().push(sample);
         Ok((body, warm_body))
-    }
-}
-
-/// `events/<function>/<case>.json` with its `{{placeholders}}` filled.
-fn fixture(function: &str, case: &str, fill: &[(&str, &str)]) -> Result<String, String> {
-    let path = local_stack::project_root().join(format!("events/{function}/{case}.json"));
-    let mut text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    for (name, value) in fill {
-        text = text.replace(&format!("{{{{{name}}}}}"), value);
-    }
-    match text.find("{{") {
-        Some(at) => {
-            Err(format!("{}: placeholder left unfilled near {}", path.display(), &text[at..(at + 30).min(text.len())]))
-        }
-        None => Ok(text),
     }
 }
 
