@@ -122,6 +122,14 @@ impl Gateway {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+
+    /// SIGTERM: the gateway exits cleanly and no process it started outlives it.
+    fn stop_leaving_nothing(mut self) {
+        let children = self.children();
+        assert!(self.terminate().success());
+        let left: Vec<u32> = children.into_iter().filter(|p| running(*p)).collect();
+        assert!(left.is_empty(), "processes left behind: {left:?}");
+    }
 }
 
 impl Drop for Gateway {
@@ -213,7 +221,7 @@ async fn get(url: &str, token: &str) -> Reply {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_api_through_the_gateway() {
     require_function_binaries();
-    let mut gw = Gateway::start(&[]);
+    let gw = Gateway::start(&[]);
     let suffix = uuid::Uuid::new_v4().simple().to_string();
 
     // Register, log in, create a direct conversation, post, read the history.
@@ -295,9 +303,7 @@ async fn the_api_through_the_gateway() {
     // SIGTERM stops moto and every function process.
     let children = gw.children();
     assert!(children.len() >= 8, "expected moto and the functions, got {children:?}");
-    assert!(gw.terminate().success());
-    let left: Vec<u32> = children.into_iter().filter(|p| running(*p)).collect();
-    assert!(left.is_empty(), "processes left behind: {left:?}");
+    gw.stop_leaving_nothing();
 }
 
 /// A template of stand-in functions (tests/fake_lambda.py) to see exactly what a function
@@ -376,7 +382,7 @@ async fn events_responses_and_failures() {
         ("JWT_SECRET", &secret),
         ("LEAK_CHECK", "1"),
     ];
-    let mut gw = Gateway::start(&env);
+    let gw = Gateway::start(&env);
 
     // The payload 2.0 event.
     let headers = [("cookie", "c1=v1; c2=v2"), ("x-rep", "a"), ("x-rep", "b"), ("user-agent", "e2e")];
@@ -469,9 +475,7 @@ async fn events_responses_and_failures() {
     assert_eq!((cold("crash#2"), cold("die#2")), (1, 1), "a crashed process must be replaced: {output:#?}");
     assert_eq!(cold("hang#3"), 1, "three concurrent invocations need three processes: {output:#?}");
 
-    let children = gw.children();
-    assert!(gw.terminate().success());
-    assert!(children.iter().all(|p| !running(*p)), "processes left behind");
+    gw.stop_leaving_nothing();
     let _ = std::fs::remove_dir_all(dir);
 }
 

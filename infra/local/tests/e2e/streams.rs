@@ -31,7 +31,7 @@ fn item(pk: &str, kind: &str, n: u32) -> std::collections::HashMap<String, A> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stream_triggers_with_stand_ins() {
-    let (mut gw, dir) = stand_in_stack(&[]);
+    let (gw, dir) = stand_in_stack(&[]);
     let db = local_stack::table::local_client(&gw.dynamodb);
     let put =
         |pk: &str, kind: &str, n: u32| db.put_item().table_name("chat-local").set_item(Some(item(pk, kind, n))).send();
@@ -100,9 +100,7 @@ async fn stream_triggers_with_stand_ins() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(recorded(&dir, "partial").len(), 2, "a successful retry is not repeated");
 
-    let children = gw.children();
-    assert!(gw.terminate().success());
-    assert!(children.iter().all(|p| !running(*p)), "processes left behind");
+    gw.stop_leaving_nothing();
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -58,7 +58,7 @@ fn url_encode(text: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn websocket_api_through_the_gateway() {
     require_function_binaries();
-    let mut gw = Gateway::start(&[("LOCAL_AI_PROVIDER", "offline")]);
+    let gw = Gateway::start(&[("LOCAL_AI_PROVIDER", "offline")]);
     let (alice, bob, carol) = (register(&gw, "alice").await, register(&gw, "bob").await, register(&gw, "carol").await);
     let created =
         post_json(&gw.url("/api/conversations"), Some(&alice.token), json!({"is_ai": false, "participant_id": bob.id}))
@@ -220,9 +220,7 @@ async fn websocket_api_through_the_gateway() {
     }
     let output = gw.output();
     assert!(output.iter().any(|l| l.starts_with(&format!("WS DISCONNECT {a1_id} 200 "))), "{output:#?}");
-    let children = gw.children();
-    assert!(gw.terminate().success());
-    assert!(children.iter().all(|p| !running(*p)), "processes left behind");
+    gw.stop_leaving_nothing();
 }
 
 /// An AI conversation: the agent's deltas and its message arrive within seconds, and both

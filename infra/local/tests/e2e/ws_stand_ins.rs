@@ -168,7 +168,7 @@ pub(crate) async fn recorded_at_least(dir: &Path, name: &str, count: usize) -> V
 
 #[tokio::test(flavor = "multi_thread")]
 async fn websocket_events_routes_and_limits_with_stand_ins() {
-    let (mut gw, dir) = stand_in_stack(&[("WS_IDLE_TIMEOUT_SECONDS", "3"), ("WS_MAX_CONNECTION_SECONDS", "8")]);
+    let (gw, dir) = stand_in_stack(&[("WS_IDLE_TIMEOUT_SECONDS", "3"), ("WS_MAX_CONNECTION_SECONDS", "8")]);
     let port = gw.ws.rsplit(':').next().unwrap().to_string();
 
     // A non-2xx $connect refuses the handshake with that status and body.
@@ -290,9 +290,7 @@ async fn websocket_events_routes_and_limits_with_stand_ins() {
     assert_eq!(idle_code, Some(1001));
     assert!(busy_after >= Duration::from_secs(7) && busy_after < Duration::from_secs(12), "{busy_after:?}");
 
-    let children = gw.children();
-    assert!(gw.terminate().success());
-    assert!(children.iter().all(|p| !running(*p)), "processes left behind");
+    gw.stop_leaving_nothing();
     let _ = std::fs::remove_dir_all(dir);
 }
 
