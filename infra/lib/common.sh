@@ -41,3 +41,21 @@ ensure_venv() {
   echo "$want" >"$stamp"
   echo "$dir"
 }
+
+# ensure_arm64_target: the Rust standard library for aarch64-unknown-linux-gnu, which the arm64
+# Lambda build (cargo-lambda, through `sam build` or infra/sizes) links against. Installed here,
+# once, before any parallel step: `sam build` starts one cargo-lambda per function, and on a
+# machine without the target each would run its own `rustup target add` at the same moment;
+# those installs race in rustup's directories and most of them fail.
+ARM64_TARGET=aarch64-unknown-linux-gnu
+ensure_arm64_target() {
+  local sysroot
+  sysroot="$(rustc --print sysroot 2>/dev/null)" || die "rustc is not installed. Install Rust from https://rustup.rs and run again."
+  [ -d "$sysroot/lib/rustlib/$ARM64_TARGET/lib" ] && return 0
+  command -v rustup >/dev/null 2>&1 ||
+    die "the Rust standard library for $ARM64_TARGET is missing and rustup is not installed to add it. Install Rust with rustup (https://rustup.rs), or add that target to your toolchain, and run again."
+  echo "Installing the Rust standard library for $ARM64_TARGET (arm64 Lambda builds; first run only): rustup target add $ARM64_TARGET" >&2
+  rustup target add "$ARM64_TARGET" >&2 || die "'rustup target add $ARM64_TARGET' failed (is static.rust-lang.org reachable?)."
+  [ -d "$sysroot/lib/rustlib/$ARM64_TARGET/lib" ] ||
+    die "rustup reported success, but $sysroot/lib/rustlib/$ARM64_TARGET is still missing."
+}

@@ -9,6 +9,7 @@ mod conversations_create;
 mod conversations_history;
 mod conversations_list;
 mod fixtures;
+mod hostile_input;
 mod logs;
 mod messages_send;
 mod openapi;

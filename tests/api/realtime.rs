@@ -519,7 +519,14 @@ async fn send_message_refusals_store_and_push_nothing() {
 
     let member = open(&env, &bob, None).await;
     let body = json!({"action": "sendMessage", "conversation_id": conversation, "message": "   "}).to_string();
-    ws_refused(&env, &gateway, 400, "message: must be 1 to 4000 characters", client_frame(&env, &member, &body)).await;
+    ws_refused(
+        &env,
+        &gateway,
+        400,
+        "message: must contain a character that is not white space",
+        client_frame(&env, &member, &body),
+    )
+    .await;
     let body =
         json!({"action": "sendMessage", "conversation_id": conversation, "message": "hi", "client_message_id": "nope"});
     ws_refused(

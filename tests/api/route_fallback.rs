@@ -6,7 +6,7 @@ use chat_tests::TestEnv;
 #[tokio::test]
 async fn unknown_paths_are_404_in_the_envelope() {
     let env = TestEnv::new().await;
-    for fixture in ["unknown-path", "root", "unknown-api-version"] {
+    for fixture in ["unknown-path", "root", "unknown-api-version", "dot-segments"] {
         let message = env.refused(404, env.replay(RouteFallback, fixture, &[("token", "any")])).await;
         assert_eq!(message, "route not found", "fixture {fixture}");
     }

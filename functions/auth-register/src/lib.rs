@@ -3,7 +3,7 @@
 use chat_core::auth::hash_password;
 use chat_core::domain::{DisplayName, Email, Password, PictureUrl, UserId};
 use chat_core::http::{json, json_body, serve};
-use chat_core::store::users::NewUser;
+use chat_core::store::users::{EMAIL_TAKEN, NewUser};
 use chat_core::{ApiError, ApiResult, App};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -33,6 +33,11 @@ pub async fn handler(app: &App, req: Request) -> Response<Body> {
 
 async fn register(app: &App, req: Request) -> ApiResult<Response<Body>> {
     let body: Registration = json_body(&req)?;
+    // The agent's address has no claim item to collide with: it is refused here, with the
+    // answer a taken address gets.
+    if body.email.is_reserved() {
+        return Err(ApiError::Conflict(EMAIL_TAKEN.into()));
+    }
     // argon2 is deliberately slow: keep it off the async workers.
     let password = body.password;
     let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))

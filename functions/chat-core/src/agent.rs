@@ -2,7 +2,7 @@
 //! nobody can log in as it, and no token ever names it, so nobody can send as it. It is not
 //! listed by `GET /api/users`: it is reached through `is_ai`, never as a direct partner.
 
-use crate::domain::{DisplayName, Email, UserId};
+use crate::domain::{AGENT_EMAIL, AGENT_NAME, UserId};
 use crate::store::items::UserItem;
 use crate::store::keys;
 use uuid::Uuid;
@@ -17,8 +17,8 @@ pub fn profile_item() -> UserItem {
         gsi1pk: None,
         gsi1sk: None,
         user_id: AGENT_ID,
-        email: Email::parse("ai-agent@agent.invalid".into()).expect("valid agent email"),
-        name: DisplayName::parse("AI Agent".into()).expect("valid agent name"),
+        email: AGENT_EMAIL.into(),
+        name: AGENT_NAME.into(),
         profile_picture: None,
         created_at: "2025-01-01T00:00:00.000000Z".into(),
     }

@@ -20,6 +20,10 @@ pub struct Config {
     pub websocket_endpoint: Option<String>,
     /// `FANOUT_CONCURRENCY`: posts in flight per fan-out, 1 to 1000 (default 128).
     pub fanout_concurrency: usize,
+    /// `SERVER_TIMING=1`: benchmark mode, sends answer with `Server-Timing` (store, list, post and
+    /// the number of connections posted to). Off by default: the count would tell a sender how
+    /// many sockets the other members have open.
+    pub server_timing: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +67,11 @@ impl Config {
                 .filter(|n| (1..=1000).contains(n))
                 .ok_or_else(|| ConfigError::Invalid("FANOUT_CONCURRENCY", "must be 1 to 1000".into()))?,
         };
+        let server_timing = match optional("SERVER_TIMING").as_deref() {
+            None | Some("0") | Some("false") => false,
+            Some("1") | Some("true") => true,
+            Some(_) => return Err(ConfigError::Invalid("SERVER_TIMING", "must be 1, true, 0 or false".into())),
+        };
         Ok(Self {
             table_name: required("TABLE_NAME")?,
             dynamodb_endpoint: optional("DYNAMODB_ENDPOINT"),
@@ -72,6 +81,7 @@ impl Config {
             token_ttl_seconds,
             websocket_endpoint: optional("WEBSOCKET_ENDPOINT"),
             fanout_concurrency,
+            server_timing,
         })
     }
 }
@@ -87,6 +97,7 @@ impl std::fmt::Debug for Config {
             .field("token_ttl_seconds", &self.token_ttl_seconds)
             .field("websocket_endpoint", &self.websocket_endpoint)
             .field("fanout_concurrency", &self.fanout_concurrency)
+            .field("server_timing", &self.server_timing)
             .finish()
     }
 }

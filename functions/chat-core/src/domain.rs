@@ -123,35 +123,52 @@ impl ConnectionId {
     }
 }
 
-/// Trimmed and lowercased; uniqueness is case-insensitive.
+/// The AI agent's address and display name: reserved, nobody can register or take them.
+pub const AGENT_EMAIL: &str = "ai-agent@agent.invalid";
+pub const AGENT_NAME: &str = "AI Agent";
+
+/// Unicode NFKC: full-width and other compatibility forms fold to one spelling.
+fn nfkc(text: &str) -> std::borrow::Cow<'_, str> {
+    icu_normalizer::ComposingNormalizerBorrowed::new_nfkc().normalize(text)
+}
+
+/// An address in one canonical spelling, so that uniqueness is a plain key: trimmed,
+/// NFKC-normalised, lowercased, the domain in its IDNA ASCII form (`x@bücher.de` is
+/// `x@xn--bcher-kva.de`), and a top-level domain of letters (or `xn--`), never digits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
 text_type!(Email);
 
 impl Email {
+    pub const MAX_CHARS: usize = 254;
+
     pub fn parse(raw: String) -> Result<Self, String> {
-        let email = raw.trim().to_lowercase();
-        let invalid = || "must be a valid email address of at most 254 characters".to_string();
-        if email.is_empty() || email.chars().count() > 254 {
-            return Err(invalid());
-        }
-        let (local, domain) = email.rsplit_once('@').ok_or_else(invalid)?;
-        let labels_ok = domain.split('.').count() >= 2
-            && domain.split('.').all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && !label.starts_with('-')
-                    && !label.ends_with('-')
-                    && label.chars().all(|c| c.is_alphanumeric() || c == '-')
-            });
+        let invalid = || format!("must be a valid email address of at most {} characters", Self::MAX_CHARS);
+        let folded = nfkc(raw.trim()).to_lowercase();
+        let (local, domain) = folded.rsplit_once('@').ok_or_else(invalid)?;
         let local_ok = !local.is_empty()
             && local.len() <= 64
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..")
             && local.chars().all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
-        if labels_ok && local_ok { Ok(Self(email)) } else { Err(invalid()) }
+        // Strict UTS #46: STD3 characters only, hyphen rules, DNS lengths (labels 1..=63).
+        let domain = idna::domain_to_ascii_strict(domain).map_err(|_| invalid())?;
+        let labels: Vec<&str> = domain.split('.').collect();
+        let tld = labels.last().copied().unwrap_or_default();
+        let tld_ok = tld.starts_with("xn--") || (tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic()));
+        let email = format!("{local}@{domain}");
+        if local_ok && labels.len() >= 2 && tld_ok && email.chars().count() <= Self::MAX_CHARS {
+            Ok(Self(email))
+        } else {
+            Err(invalid())
+        }
+    }
+
+    /// The AI agent's own address: it has no credentials, and nobody may claim it.
+    pub fn is_reserved(&self) -> bool {
+        self.0 == AGENT_EMAIL
     }
 }
 
@@ -185,42 +202,115 @@ impl fmt::Debug for Password {
     }
 }
 
-/// A display name: 1 to 100 characters after trimming; stored trimmed.
+/// A display name: 1 to 100 characters after trimming, stored trimmed. No control characters,
+/// no bidirectional overrides or isolates (they reorder what is shown around the name), at
+/// least one visible character, and never the AI agent's name in any spelling.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct DisplayName(String);
 text_type!(DisplayName);
 
 impl DisplayName {
+    pub const MAX_CHARS: usize = 100;
+
     pub fn parse(raw: String) -> Result<Self, String> {
         let name = raw.trim();
-        match name.chars().count() {
-            1..=100 if !name.chars().any(char::is_control) => Ok(Self(name.to_string())),
-            1..=100 => Err("must not contain control characters".into()),
-            _ => Err("must be 1 to 100 characters".into()),
+        if !(1..=Self::MAX_CHARS).contains(&name.chars().count()) {
+            return Err(format!("must be 1 to {} characters", Self::MAX_CHARS));
         }
+        if name.chars().any(char::is_control) {
+            return Err("must not contain control characters".into());
+        }
+        if name.chars().any(is_bidi_control) {
+            return Err("must not contain bidirectional override or isolate characters".into());
+        }
+        if name.chars().all(is_invisible) {
+            return Err("must contain at least one visible character".into());
+        }
+        if skeleton(name) == skeleton(AGENT_NAME) {
+            return Err("is reserved".into());
+        }
+        Ok(Self(name.to_string()))
     }
 }
 
-/// An absolute http(s) URL of at most 2048 characters.
+/// U+202A–U+202E (embeddings, overrides) and U+2066–U+2069 (isolates).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Renders as nothing: white space, Unicode's default-ignorable code points (zero-width
+/// characters, joiners, variation selectors, the Hangul fillers, ...) and the blank Braille
+/// pattern. A name made only of these looks empty.
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'..='\u{1160}'
+                | '\u{17B4}'..='\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFF8}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        )
+}
+
+/// What a reader takes the name to say: NFKC, lowercase, letters and digits only
+/// ("A.I.  agent" and full-width "ＡＩ Agent" read as "AI Agent").
+fn skeleton(name: &str) -> String {
+    nfkc(name).to_lowercase().chars().filter(|c| c.is_alphanumeric()).collect()
+}
+
+/// An absolute http(s) URL as a WHATWG URL parser reads it, stored in its serialised form: at
+/// most 2048 characters (as sent and as serialised), no credentials, no white space, quotes or
+/// angle brackets anywhere in what was sent (the parser would percent-encode some of them, but
+/// a picture URL that carried them was meant to break out of an attribute).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct PictureUrl(String);
 text_type!(PictureUrl);
 
 impl PictureUrl {
+    pub const MAX_CHARS: usize = 2048;
+
     pub fn parse(raw: String) -> Result<Self, String> {
-        let url = raw.trim();
-        let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
-        let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
-        let valid = url.len() <= 2048
-            && host.is_some_and(|h| !h.is_empty() && !h.contains('@'))
-            && !url.chars().any(|c| c.is_whitespace() || c.is_control());
-        if valid { Ok(Self(url.to_string())) } else { Err("must be an http(s) URL of at most 2048 characters".into()) }
+        let invalid = || format!("must be an http(s) URL of at most {} characters", Self::MAX_CHARS);
+        let forbidden = |c: char| c.is_whitespace() || c.is_control() || "\"'`<>".contains(c);
+        if raw.chars().count() > Self::MAX_CHARS || raw.chars().any(forbidden) {
+            return Err(invalid());
+        }
+        // The parser would also read `https:example.com` and `https:///x`; an absolute URL here
+        // spells out its authority (`http(s)://host`), as `openapi.yaml` says.
+        let lower = raw.to_ascii_lowercase();
+        let authority = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
+        if !authority.is_some_and(|rest| !rest.is_empty() && !rest.starts_with(['/', '\\', '?', '#'])) {
+            return Err(invalid());
+        }
+        let url = url::Url::parse(&raw).map_err(|_| invalid())?;
+        let valid = matches!(url.scheme(), "http" | "https")
+            && url.host_str().is_some_and(|h| !h.is_empty())
+            && url.username().is_empty()
+            && url.password().is_none()
+            && url.as_str().chars().count() <= Self::MAX_CHARS;
+        if valid { Ok(Self(url.into())) } else { Err(invalid()) }
     }
 }
 
-/// A chat message: 1 to 4000 characters once trimmed, but stored exactly as sent.
+/// A chat message: 1 to 4000 characters counted as sent (nothing is trimmed, so the count is
+/// what is stored), at least one of them not white space, and no control characters besides
+/// line feed, carriage return and tab. Stored exactly as sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct MessageText(String);
@@ -230,10 +320,16 @@ impl MessageText {
     pub const MAX_CHARS: usize = 4000;
 
     pub fn parse(raw: String) -> Result<Self, String> {
-        match raw.trim().chars().count() {
-            1..=Self::MAX_CHARS => Ok(Self(raw)),
-            _ => Err(format!("must be 1 to {} characters", Self::MAX_CHARS)),
+        if !(1..=Self::MAX_CHARS).contains(&raw.chars().count()) {
+            return Err(format!("must be 1 to {} characters", Self::MAX_CHARS));
         }
+        if raw.chars().all(char::is_whitespace) {
+            return Err("must contain a character that is not white space".into());
+        }
+        if raw.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+            return Err("must not contain control characters other than line feed, carriage return and tab".into());
+        }
+        Ok(Self(raw))
     }
 }
 
@@ -248,6 +344,28 @@ mod tests {
             assert!(Email::parse(bad.into()).is_err(), "{bad:?} accepted");
         }
         assert!(Email::parse(format!("{}@example.com", "a".repeat(250))).is_err());
+    }
+
+    #[test]
+    fn emails_fold_to_one_spelling() {
+        let one = |raw: &str| Email::parse(raw.into()).map(String::from);
+        assert_eq!(one("x@Bücher.de").unwrap(), "x@xn--bcher-kva.de");
+        assert_eq!(one("X@XN--BCHER-KVA.DE").unwrap(), "x@xn--bcher-kva.de");
+        assert_eq!(one("ｘ＠ｅｘａｍｐｌｅ．ｃｏｍ").unwrap(), "x@example.com");
+        for bad in ["x@1.2", "x@example.123", "x@example.c", "x@example.com.", "x@ex_ample.com", "x@-a.com"] {
+            assert!(one(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(Email::parse(AGENT_EMAIL.to_uppercase()).unwrap().is_reserved());
+    }
+
+    #[test]
+    fn names_must_be_visible_and_not_the_agents() {
+        for bad in ["\u{200b}", "\u{3164}", " \u{2800} ", "a\u{202e}b", "a\u{2068}b", "AI agent", "A.I. AGENT"] {
+            assert!(DisplayName::parse(bad.into()).is_err(), "{bad:?} accepted");
+        }
+        for good in ["👩‍💻", "Zoë", "李小龙", "AI Agent Smith", "x\u{200d}y"] {
+            assert!(DisplayName::parse(good.into()).is_ok(), "{good:?} refused");
+        }
     }
 
     #[test]
@@ -268,6 +386,9 @@ mod tests {
     #[test]
     fn text_limits() {
         assert!(MessageText::parse("   ".into()).is_err());
+        assert!(MessageText::parse(format!("a{}", " ".repeat(4000))).is_err());
+        assert!(MessageText::parse("a\u{b}".into()).is_err());
+        assert!(MessageText::parse("a\n\r\tb".into()).is_ok());
         assert_eq!(MessageText::parse(" hi ".into()).unwrap().as_ref(), " hi ");
         assert!(MessageText::parse("é".repeat(4000)).is_ok());
         assert!(MessageText::parse("x".repeat(4001)).is_err());
@@ -275,6 +396,11 @@ mod tests {
         assert!(Password::parse("😀".repeat(128)).is_ok());
         assert!(DisplayName::parse("  ".into()).is_err());
         assert!(PictureUrl::parse("javascript:alert(1)".into()).is_err());
+        for bad in ["https:example.com", "https:///x", "http://", "https://?q", "https://a b", "https://a\"b"] {
+            assert!(PictureUrl::parse(bad.into()).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(PictureUrl::parse("HTTP://A.example/x y".into()).ok(), None);
+        assert_eq!(PictureUrl::parse("HTTP://A.example/ä".into()).unwrap().as_ref(), "http://a.example/%C3%A4");
         assert!(PictureUrl::parse("https://example.com/a.png".into()).is_ok());
     }
 }

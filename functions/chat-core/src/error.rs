@@ -20,8 +20,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
-    #[error("too many requests, retry later")]
-    Throttled,
+    /// Every 429 says when to come back (`Retry-After`, whole seconds).
+    #[error("too many requests, retry in {retry_after_seconds} s")]
+    Throttled { retry_after_seconds: u64 },
     /// A dependency (DynamoDB, the AI provider) is unavailable. The detail is logged, never sent.
     #[error("service temporarily unavailable")]
     Unavailable(String),
@@ -52,7 +53,7 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Throttled => StatusCode::TOO_MANY_REQUESTS,
+            Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -76,11 +77,32 @@ impl ApiError {
     pub fn into_response(self) -> Response<Body> {
         self.log();
         let mut builder = Response::builder().status(self.status()).header("content-type", "application/json");
-        if let Self::MethodNotAllowed { allow, .. } = &self {
-            builder = builder.header("allow", allow.join(", "));
+        match &self {
+            Self::MethodNotAllowed { allow, .. } => builder = builder.header("allow", allow.join(", ")),
+            Self::Throttled { retry_after_seconds } => {
+                builder = builder.header("retry-after", retry_after_seconds.max(&1).to_string())
+            }
+            _ => {}
         }
         builder.body(Body::from(self.body().to_string())).expect("static response parts are valid")
     }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_429_carries_retry_after_in_whole_seconds() {
+        let response = ApiError::Throttled { retry_after_seconds: 7 }.into_response();
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.headers()["retry-after"], "7");
+        let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert_eq!(body["error"]["status"], 429);
+        // Never "come back in 0 seconds": clients would spin.
+        let response = ApiError::Throttled { retry_after_seconds: 0 }.into_response();
+        assert_eq!(response.headers()["retry-after"], "1");
+    }
+}

@@ -95,17 +95,20 @@ fn field_message(path: &str, inner: &str) -> String {
     format!("{path}: {message}")
 }
 
-/// The caller's id from `Authorization: Bearer <JWT>`, or 401.
+/// The caller's id from `Authorization: Bearer <JWT>`, or 401. The scheme is case-insensitive
+/// (RFC 9110 §11.1): `Bearer`, `bearer` and `BEARER` are one scheme.
 pub fn caller(tokens: &TokenKeys, req: &Request) -> ApiResult<UserId> {
     let header = req.headers().get("authorization").ok_or(ApiError::Unauthorized("missing bearer token"))?;
-    let token = header
-        .to_str()
-        .ok()
-        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or(ApiError::Unauthorized("malformed authorization header"))?;
+    let token =
+        header.to_str().ok().and_then(bearer_token).ok_or(ApiError::Unauthorized("malformed authorization header"))?;
     tokens.verify(token)
+}
+
+/// The credentials of a `Bearer` authorization value: the scheme in any case, then white space.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once([' ', '\t'])?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// A path parameter, parsed; a missing or malformed one is a 400 naming it.
@@ -162,6 +165,16 @@ mod tests {
         match parse_json::<Body>(raw.as_bytes()) {
             Err(ApiError::BadRequest(m)) => m,
             other => panic!("expected 400, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        for value in ["Bearer abc", "bearer abc", "BEARER abc", "bEaReR  abc ", "Bearer\tabc"] {
+            assert_eq!(bearer_token(value), Some("abc"), "{value:?}");
+        }
+        for value in ["Basic abc", "Bearer", "Bearer ", "Bearerabc", "abc", ""] {
+            assert_eq!(bearer_token(value), None, "{value:?}");
         }
     }
 

@@ -1,8 +1,29 @@
 //! `?limit=` and `?cursor=` for the user and conversation lists.
 
 use crate::error::ApiError;
+use serde::Serialize;
 
 pub const MAX_LIMIT: usize = 100;
+
+/// No response body exceeds 1 MiB: a page that would grow past it ends early, with its `Link`
+/// to the rest. (A message's 4,000 characters can take 16 KB of JSON, and a conversation summary
+/// carries its last message: 100 of either would pass Lambda's 6 MB response limit otherwise.)
+pub const MAX_PAGE_BYTES: usize = 1024 * 1024;
+
+/// Keeps the longest prefix of `items` whose JSON array fits in `budget` bytes, and at least
+/// one item (so paging always advances). Returns whether items were dropped.
+pub fn fit_to_budget<T: Serialize>(items: &mut Vec<T>, budget: usize) -> bool {
+    let mut total = 2; // the array's brackets
+    for (index, item) in items.iter().enumerate() {
+        let size = serde_json::to_vec(item).map_or(usize::MAX / 2, |json| json.len()) + usize::from(index > 0);
+        total += size;
+        if total > budget && index > 0 {
+            items.truncate(index);
+            return true;
+        }
+    }
+    false
+}
 
 #[derive(Debug, Clone)]
 pub struct PageRequest {
@@ -27,9 +48,10 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
-impl<T> Page<T> {
+impl<T: Serialize> Page<T> {
     /// `items` was fetched with `limit + 1`: the extra one only proves that more remain.
     /// `truncated` is DynamoDB's own hint (a `LastEvaluatedKey`, e.g. at the 1 MB page cap).
+    /// The page also ends early at [`MAX_PAGE_BYTES`].
     pub fn from_overfetch<S>(
         mut items: Vec<S>,
         limit: usize,
@@ -37,9 +59,39 @@ impl<T> Page<T> {
         cursor_of: impl Fn(&S) -> String,
         view: impl Fn(&S) -> T,
     ) -> Self {
-        let more = items.len() > limit || (truncated && !items.is_empty());
+        let mut more = items.len() > limit || (truncated && !items.is_empty());
         items.truncate(limit);
-        let next = if more { items.last().map(&cursor_of) } else { None };
-        Self { items: items.iter().map(view).collect(), next }
+        let mut views: Vec<T> = items.iter().map(view).collect();
+        more |= fit_to_budget(&mut views, MAX_PAGE_BYTES);
+        let next = if more { items.get(views.len().wrapping_sub(1)).map(&cursor_of) } else { None };
+        Self { items: views, next }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_end_at_the_byte_budget_but_always_hold_one_item() {
+        let mut items = vec!["x".repeat(10); 5]; // 12 bytes of JSON each, 1 comma between
+        assert!(!fit_to_budget(&mut items.clone(), 2 + 5 * 12 + 4));
+        assert!(fit_to_budget(&mut items, 2 + 5 * 12 + 3));
+        assert_eq!(items.len(), 4);
+        let mut huge = vec!["x".repeat(100), "y".into()];
+        assert!(fit_to_budget(&mut huge, 10));
+        assert_eq!(huge, vec!["x".repeat(100)]);
+    }
+
+    #[test]
+    fn a_page_cut_by_the_budget_links_to_the_rest() {
+        let sources: Vec<usize> = (0..100).collect();
+        let page = Page::from_overfetch(sources, 100, false, |i| i.to_string(), |_| "é".repeat(15_000));
+        // 15,000 two-byte characters: 30 KB of JSON each, 34 fit in 1 MiB.
+        assert_eq!(page.items.len(), MAX_PAGE_BYTES / 30_003);
+        assert_eq!(page.next.as_deref(), Some("33"));
+        assert!(serde_json::to_vec(&page.items).unwrap().len() <= MAX_PAGE_BYTES);
+        let small = Page::from_overfetch(vec![1, 2], 100, false, |i| i.to_string(), |i| *i);
+        assert_eq!((small.items, small.next), (vec![1, 2], None));
     }
 }

@@ -30,7 +30,10 @@ async fn send(app: &App, req: Request) -> ApiResult<Response<Body>> {
     let (sent, timings) =
         messaging::send_message(app, user, body.conversation_id, body.message, body.client_message_id).await?;
     let mut response = json(StatusCode::OK, &sent)?;
-    if let Ok(value) = timings.server_timing().parse() {
+    // Only in benchmark mode: the header counts the other members' sockets (presence).
+    if app.config.server_timing
+        && let Ok(value) = timings.server_timing().parse()
+    {
         response.headers_mut().insert("server-timing", value);
     }
     Ok(response)

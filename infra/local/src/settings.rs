@@ -9,8 +9,9 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// The functions' own tuning knobs that the template does not set: passed from the gateway's
 /// environment to every function, so that `FANOUT_CONCURRENCY=1 ./infra/dev` works. Nothing else
 /// is inherited, as on Lambda.
-pub const PASSED_TO_FUNCTIONS: [&str; 12] = [
+pub const PASSED_TO_FUNCTIONS: [&str; 13] = [
     "FANOUT_CONCURRENCY",
+    "SERVER_TIMING",
     "AI_MODEL_ID",
     "AI_SYSTEM_PROMPT",
     "AI_HISTORY_MESSAGES",

@@ -1,5 +1,6 @@
 //! HS256 JWTs: the algorithm is pinned, and `iss`, `aud`, `exp`, `iat` and `sub` are required.
 
+use crate::agent::AGENT_ID;
 use crate::config::Config;
 use crate::domain::UserId;
 use crate::error::ApiError;
@@ -26,6 +27,8 @@ pub struct TokenKeys {
 }
 
 const ALGORITHM: Algorithm = Algorithm::HS256;
+/// Clock skew tolerated on `exp`, `nbf` and `iat`.
+const LEEWAY_SECONDS: u64 = 30;
 
 impl TokenKeys {
     pub fn from_config(config: &Config) -> Self {
@@ -34,7 +37,9 @@ impl TokenKeys {
         validation.set_issuer(&[&config.jwt_issuer]);
         validation.set_audience(&[&config.jwt_audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        validation.leeway = 30;
+        // `nbf` is optional (we never set it), but a token that carries one is held to it.
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECONDS;
         Self {
             encoding: EncodingKey::from_secret(&config.jwt_secret),
             decoding: DecodingKey::from_secret(&config.jwt_secret),
@@ -62,16 +67,24 @@ impl TokenKeys {
         jsonwebtoken::encode(&self.header, &claims, &self.encoding).map_err(ApiError::internal)
     }
 
-    /// The caller's id, or 401 for anything but a valid, unexpired token of ours.
+    /// The caller's id, or 401 for anything but a valid, current token of ours that names someone
+    /// who can hold one. Besides the signature, issuer, audience, `exp` and `nbf`: the lifetime
+    /// (`exp - iat`) is at most 24 h and `iat` is not in the future, so no token outlives the
+    /// longest we issue; the agent never holds a token.
     pub fn verify(&self, token: &str) -> Result<UserId, ApiError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|_| ApiError::Unauthorized("invalid or expired token"))?;
+        let refused = || ApiError::Unauthorized("invalid or expired token");
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| refused())?;
         let claims = data.claims;
-        // A token must not outlive the longest lifetime we ever issue.
-        if claims.exp.saturating_sub(claims.iat) > crate::config::MAX_TOKEN_TTL_SECONDS {
-            return Err(ApiError::Unauthorized("invalid or expired token"));
+        let now = chrono::Utc::now().timestamp().max(0) as u64;
+        if claims.iat > now + LEEWAY_SECONDS
+            || claims.exp.saturating_sub(claims.iat) > crate::config::MAX_TOKEN_TTL_SECONDS
+        {
+            return Err(refused());
         }
-        UserId::parse(&claims.sub).map_err(|_| ApiError::Unauthorized("invalid or expired token"))
+        match UserId::parse(&claims.sub) {
+            Ok(user) if user != AGENT_ID => Ok(user),
+            _ => Err(refused()),
+        }
     }
 }
 
@@ -137,5 +150,29 @@ mod tests {
         assert!(keys.verify(&sign(now - 7200, now - 3600, "serverless-chat-api")).is_err());
         assert!(keys.verify(&sign(now, now + 60, "someone-else")).is_err());
         assert!(keys.verify(&sign(now, now + 90_000, "serverless-chat-api")).is_err());
+    }
+
+    /// Signs arbitrary claims with the deployment's key, as a holder of the secret could.
+    fn sign_json(keys: &TokenKeys, claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(&keys.header, &claims, &keys.encoding).unwrap()
+    }
+
+    #[test]
+    fn refuses_future_iat_pending_nbf_and_the_agent() {
+        let keys = keys();
+        let now = chrono::Utc::now().timestamp() as u64;
+        let user = UserId::generate().to_string();
+        let claims = |sub: &str, iat: u64, exp: u64| serde_json::json!({"sub": sub, "iat": iat, "exp": exp, "iss": "serverless-chat", "aud": "serverless-chat-api"});
+        // Issued "in a day" with a one-hour lifetime: would be valid for a day and an hour.
+        assert!(keys.verify(&sign_json(&keys, claims(&user, now + 86_400, now + 90_000))).is_err());
+        // A little clock skew is tolerated.
+        assert!(keys.verify(&sign_json(&keys, claims(&user, now + 20, now + 600))).is_ok());
+        let mut pending = claims(&user, now, now + 600);
+        pending["nbf"] = serde_json::json!(now + 300);
+        assert!(keys.verify(&sign_json(&keys, pending.clone())).is_err());
+        pending["nbf"] = serde_json::json!(now - 1);
+        assert!(keys.verify(&sign_json(&keys, pending)).is_ok());
+        let agent = AGENT_ID.to_string();
+        assert!(keys.verify(&sign_json(&keys, claims(&agent, now, now + 600))).is_err());
     }
 }

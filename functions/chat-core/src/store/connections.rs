@@ -70,12 +70,16 @@ impl Store {
             connected_at: crate::views::now_timestamp(),
             expires_at: now() + CONNECTION_TTL_SECONDS,
         };
-        let mut actions = vec![self.put(to_item(&connection)?, None)?];
+        // The token's user must exist: a validly signed token for nobody opens nothing.
+        let mut actions = vec![self.must_exist(&keys::user(user))?, self.put(to_item(&connection)?, None)?];
         if let Some(conversation) = subscribe_to {
             actions.extend(self.subscription_puts(&connection, conversation.conversation_id)?);
         }
         match self.transact("open connection", actions).await? {
             Transact::Committed => Ok(connection),
+            Transact::ConditionFailed(failed) if failed == [0] => {
+                Err(ApiError::Unauthorized("invalid or expired token"))
+            }
             Transact::ConditionFailed(_) => Err(ApiError::internal("open connection: unexpected condition failure")),
         }
     }

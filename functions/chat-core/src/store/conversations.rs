@@ -95,6 +95,13 @@ impl Store {
         for member in conversation.members() {
             actions.push(self.put(to_item(&conversation.membership_for(member))?, None)?);
         }
+        // Every human member is a registered user: a validly signed token whose `sub` names
+        // nobody creates nothing (the direct partner was read already; this covers the caller).
+        let checks = actions.len();
+        for member in conversation.members() {
+            actions.push(self.must_exist(&keys::user(member))?);
+        }
+        let checks = checks..actions.len();
         if conversation.is_ai {
             // Idempotent upsert: the agent's profile exists as soon as anyone talks to it.
             let put = Put::builder()
@@ -106,6 +113,9 @@ impl Store {
         }
         match self.transact("create conversation", actions).await? {
             Transact::Committed => Ok(Created::New(conversation)),
+            Transact::ConditionFailed(failed) if failed.iter().any(|i| checks.contains(i)) => {
+                Err(ApiError::Unauthorized("invalid or expired token"))
+            }
             Transact::ConditionFailed(_) => {
                 let existing = self
                     .conversation(conversation.conversation_id)

@@ -1,7 +1,7 @@
 //! The stored shapes. Each is a serde struct written and read with serde_dynamo.
 
 use crate::domain::MessageText;
-use crate::domain::{ClientMessageId, ConversationId, DisplayName, Email, MessageId, PictureUrl, UserId};
+use crate::domain::{ClientMessageId, ConversationId, MessageId, UserId};
 use crate::store::keys;
 use crate::views::{ConversationView, MessageView, Profile, now_timestamp};
 use serde::{Deserialize, Serialize};
@@ -19,10 +19,12 @@ pub struct UserItem {
     #[serde(rename = "GSI1SK", default, skip_serializing_if = "Option::is_none")]
     pub gsi1sk: Option<String>,
     pub user_id: UserId,
-    pub email: Email,
-    pub name: DisplayName,
+    /// Plain strings: they were checked when written, and a stored profile must stay readable
+    /// when a later version's input rules grow stricter.
+    pub email: String,
+    pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub profile_picture: Option<PictureUrl>,
+    pub profile_picture: Option<String>,
     pub created_at: String,
 }
 
@@ -30,9 +32,9 @@ impl UserItem {
     pub fn profile(&self) -> Profile {
         Profile {
             user_id: self.user_id,
-            email: self.email.to_string(),
-            name: self.name.to_string(),
-            profile_picture: self.profile_picture.as_ref().map(ToString::to_string),
+            email: self.email.clone(),
+            name: self.name.clone(),
+            profile_picture: self.profile_picture.clone(),
         }
     }
 }

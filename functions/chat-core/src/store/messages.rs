@@ -5,6 +5,7 @@ use super::items::{ConversationItem, IdempotencyItem, MessageItem};
 use super::{Store, Transact, from_item, key_item, keys, s, sdk_error, to_item, to_value};
 use crate::domain::{ClientMessageId, ConversationId, MessageId, MessageText, UserId};
 use crate::error::ApiError;
+use crate::paging::{MAX_PAGE_BYTES, fit_to_budget};
 use crate::views::MessageView;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
@@ -214,8 +215,11 @@ impl Store {
             .map(|item| from_item::<MessageItem>(item).map(|m| m.view()))
             .filter(|m| !matches!((m, boundary), (Ok(m), Some(b)) if m.message_id == b))
             .collect::<Result<_, _>>()?;
-        let more = messages.len() > limit || truncated;
+        let mut more = messages.len() > limit || truncated;
         messages.truncate(limit);
+        // In query order, so a page cut short keeps the messages nearest its anchor and its
+        // `Link` continues where it stopped.
+        more |= fit_to_budget(&mut messages, MAX_PAGE_BYTES);
         if newest_first {
             messages.reverse();
         }

@@ -148,6 +148,18 @@ impl Store {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
+    /// A condition on another item inside a transaction: it must exist (e.g. "this user is
+    /// real"), or the whole transaction stores nothing.
+    pub(crate) fn must_exist(&self, key: &keys::Key) -> Result<TransactWriteItem, ApiError> {
+        let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_item(key)?))
+            .condition_expression("attribute_exists(PK)")
+            .build()
+            .map_err(ApiError::internal)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
     /// Reads two items of different kinds in one BatchGetItem (strongly consistent).
     pub(crate) async fn get_two<A: DeserializeOwned, B: DeserializeOwned>(
         &self,

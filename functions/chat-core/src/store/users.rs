@@ -7,6 +7,8 @@ use crate::error::ApiError;
 use crate::paging::{Page, PageRequest};
 use crate::views::{Profile, now_timestamp};
 
+pub const EMAIL_TAKEN: &str = "email is already registered";
+
 pub struct NewUser {
     pub email: Email,
     pub name: DisplayName,
@@ -26,9 +28,9 @@ impl Store {
             gsi1pk: Some(keys::USERS_INDEX_PK.into()),
             gsi1sk: Some(keys::users_index_sk(user_id)),
             user_id,
-            email: new.email,
-            name: new.name,
-            profile_picture: new.profile_picture,
+            email: new.email.into(),
+            name: new.name.into(),
+            profile_picture: new.profile_picture.map(Into::into),
             created_at: now_timestamp(),
         };
         let credentials =
@@ -39,7 +41,7 @@ impl Store {
         ];
         match self.transact("register", actions).await? {
             Transact::Committed => Ok(user),
-            Transact::ConditionFailed(_) => Err(ApiError::Conflict("email is already registered".into())),
+            Transact::ConditionFailed(_) => Err(ApiError::Conflict(EMAIL_TAKEN.into())),
         }
     }
 

@@ -58,7 +58,8 @@ fn url_encode(text: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn websocket_api_through_the_gateway() {
     require_function_binaries();
-    let gw = Gateway::start(&[("LOCAL_AI_PROVIDER", "offline")]);
+    // Benchmark mode, so that the sends' Server-Timing shows how many sockets were posted to.
+    let gw = Gateway::start(&[("LOCAL_AI_PROVIDER", "offline"), ("SERVER_TIMING", "1")]);
     let (alice, bob, carol) = (register(&gw, "alice").await, register(&gw, "bob").await, register(&gw, "carol").await);
     let created =
         post_json(&gw.url("/api/conversations"), Some(&alice.token), json!({"is_ai": false, "participant_id": bob.id}))

@@ -128,7 +128,8 @@ async fn run(bin_dir: &Path, scenarios: &[Scenario], reps: usize) -> Result<Vec<
     for scenario in scenarios {
         let mode = scenario.mode;
         let latency = scenario.latency_ms.to_string();
-        let mut env = vec![("WS_POST_LATENCY_MS", latency.as_str())];
+        // Benchmark mode: sends answer with Server-Timing, which splits each send's time.
+        let mut env = vec![("WS_POST_LATENCY_MS", latency.as_str()), ("SERVER_TIMING", "1")];
         if mode == Mode::Sequential {
             env.push(("FANOUT_CONCURRENCY", "1"));
         }
