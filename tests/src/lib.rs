@@ -197,9 +197,12 @@ impl TestEnv {
     }
 
     /// Loads `events/<function>/<name>.json`, fills `{{placeholders}}`, and replays it.
+    /// Records the replay (see [`record_replay`]) once the handler has answered.
     pub async fn replay(&self, function: Function, name: &str, vars: &[(&str, &str)]) -> Reply {
         let event = fixture(function, name, vars);
-        self.invoke_event(function, &event).await
+        let reply = self.invoke_event(function, &event).await;
+        record_replay(function.name(), name);
+        reply
     }
 
     /// Builds an event in code (for tests that generate many requests).
@@ -326,6 +329,36 @@ impl TestEnv {
     }
 }
 
+/// The environment variable naming the file where [`record_replay`] appends what was replayed.
+pub const REPLAY_LOG: &str = "CHAT_TESTS_REPLAY_LOG";
+
+/// Notes that `events/<dir>/<case>.json` went through its handler in this run: appends the line
+/// `<dir>/<case>` to the file `$CHAT_TESTS_REPLAY_LOG` names (nothing when it is unset). The file
+/// outlives the test binary: `./infra/test` sets the variable for `cargo test`, then runs
+/// `fixtures::every_fixture_was_replayed` (ignored otherwise), which fails on any fixture, or
+/// folder of `events/`, that no test replayed. A record per process, not a test that looks at a
+/// global set: the tests of one binary run in parallel, in no fixed order.
+pub fn record_replay(dir: &str, case: &str) {
+    use std::io::Write;
+    static SEEN: std::sync::Mutex<Option<std::collections::BTreeSet<String>>> = std::sync::Mutex::new(None);
+    let Some(path) = std::env::var_os(REPLAY_LOG) else { return };
+    let line = format!("{dir}/{case}");
+    let mut seen = SEEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !seen.get_or_insert_default().insert(line.clone()) {
+        return;
+    }
+    // Under the lock: one line per write, never interleaved.
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", PathBuf::from(&path).display()));
+    file.write_all(format!("{line}\n").as_bytes())
+        .unwrap_or_else(|e| panic!("{}: {e}", PathBuf::from(&path).display()));
+}
+
+/// `events/<function>/<name>.json` with its placeholders filled. Loading is not replaying:
+/// [`TestEnv::replay`] records the replay once the handler has run it.
 pub fn fixture(function: Function, name: &str, vars: &[(&str, &str)]) -> String {
     local_stack::fixture(function.name(), name, vars).unwrap_or_else(|e| panic!("{e}"))
 }
