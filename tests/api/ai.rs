@@ -618,7 +618,9 @@ async fn dynamodb_down_reports_the_record_for_a_retry() {
     let agent = bedrock_agent(&bedrock, &[]).await;
     let (_, event) = world.say("hello").await;
     let sequence = event.records[0].change.sequence_number.clone().unwrap();
+    let pushed = world.frames().len();
     take_dynamodb_down(&mut world.env);
     assert_eq!(world.deliver(&agent, event).await, [sequence]);
     assert!(bedrock.requests().is_empty());
+    assert_eq!(world.frames().len(), pushed, "pushed while DynamoDB was down: {:?}", world.frames());
 }

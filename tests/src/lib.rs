@@ -138,6 +138,9 @@ pub struct TestEnv {
     pub table: String,
     /// Every DynamoDB call the app made (the harness's own calls use `client`, uncounted).
     pub calls: round_trips::CallLog,
+    /// The fake Management API the app pushes to ([`TestEnv::with_realtime`]); [`TestEnv::refused`]
+    /// then also checks that a refused request pushed nothing.
+    pub gateway: Option<fake_gateway::FakeGateway>,
 }
 
 impl TestEnv {
@@ -160,7 +163,7 @@ impl TestEnv {
         let calls = round_trips::CallLog::default();
         let counted = Client::from_conf(client.config().to_builder().interceptor(calls.clone()).build());
         let app = App::with_store(config, Store::new(counted, table.clone()));
-        Self { app, client, table, calls }
+        Self { app, client, table, calls, gateway: None }
     }
 
     /// Like [`TestEnv::new`], but the app pushes WebSocket frames to a fresh
@@ -170,6 +173,7 @@ impl TestEnv {
         let gateway = fake_gateway::FakeGateway::start().await;
         let realtime = chat_core::realtime::Realtime::new(gateway.client(), 128);
         env.app = App::with_clients(env.app.config.clone(), env.app.store.clone(), Some(realtime));
+        env.gateway = Some(gateway.clone());
         (env, gateway)
     }
 
@@ -280,8 +284,9 @@ impl TestEnv {
             .expect("token signs")
     }
 
-    /// Runs a request that must be refused: asserts the error envelope with `status` and that
-    /// the table is exactly as before ("a failed request changes nothing"). Returns the message.
+    /// Runs a request that must be refused: asserts the error envelope with `status`, that the
+    /// table is exactly as before ("a failed request changes nothing") and, with a fake gateway
+    /// ([`TestEnv::with_realtime`]), that nothing was pushed. Returns the message.
     #[track_caller]
     pub fn refused<'a>(
         &'a self,
@@ -294,10 +299,15 @@ impl TestEnv {
         let request = Box::pin(request);
         Box::pin(async move {
             let before = self.snapshot().await;
+            let posted = self.gateway.as_ref().map(|g| g.posts().len());
             let reply = request.await;
             assert_eq!(reply.status, status, "unexpected status at {caller}, body: {}", reply.body);
             let message = reply.assert_error(status);
             assert!(self.snapshot().await == before, "refused request at {caller} changed the table");
+            if let (Some(gateway), Some(posted)) = (&self.gateway, posted) {
+                let pushed = &gateway.posts()[posted..];
+                assert!(pushed.is_empty(), "refused request at {caller} pushed {pushed:?}");
+            }
             message
         })
     }
