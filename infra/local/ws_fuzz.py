@@ -51,6 +51,13 @@ class Failure(Exception):
     pass
 
 
+class Timeout(Failure):
+    pass
+
+
+QUIET_SECONDS = 1.0  # the one fixed wait: for frames that must not come (duplicates, echoes)
+
+
 # ---------------------------------------------------------------------------------------------
 # Schemas: the Ws* schemas of openapi.yaml.
 
@@ -74,7 +81,7 @@ class Generator:
         # A conversation that exists but is not the caller's (404, like an unknown one).
         self.foreign = foreign
         # (client_message_id, text) of the idempotent sends so far, to replay.
-        self.sent: list[tuple[str, str]] = []
+        self.sent: list[tuple[str, str, str]] = []  # (client_message_id, text, message_id) answered
 
     def text(self, n: int, alphabet: str | None = None) -> str:
         if alphabet is None:
@@ -294,14 +301,14 @@ class Generator:
             "message": self.text(self.rng.randint(1, 60), string.ascii_letters + " éß漢") + "!",
         }
         if self.rng.random() < 0.5:
+            # Replayable once answered: the fuzz loop adds it to self.sent with its message_id.
             frame["client_message_id"] = self.random_uuid()
-            self.sent.append((frame["client_message_id"], frame["message"]))
         return ("sendMessage", json.dumps(frame), ("reply", "sent"))
 
     def replay(self):
         if not self.sent:
             return self.valid()
-        client_message_id, text = self.rng.choice(self.sent)
+        client_message_id, text, _ = self.rng.choice(self.sent)
         frame = {"action": "sendMessage", "conversation_id": self.conversation, "client_message_id": client_message_id}
         if self.rng.random() < 0.5:
             # A retry: the first message again, nothing stored or pushed.
@@ -325,29 +332,63 @@ class Client:
         self.timeout = timeout
         self.pushed = 0
         self.messages: list[str] = []  # ids of the `message` frames pushed to this socket
+        self.typing_echoes: list[dict] = []  # `typing` frames pushed to the typist's own socket
 
     async def reply(self) -> dict:
         """The next frame that answers a request (pushed frames are checked and skipped)."""
         while True:
-            try:
-                raw = await asyncio.wait_for(self.socket.recv(), self.timeout)
-            except asyncio.TimeoutError:
-                raise Failure(f"no answer within {self.timeout:.0f} s") from None
-            except websockets.ConnectionClosed as closed:
-                raise Failure(f"the server closed the socket ({closed})") from None
-            try:
-                frame = json.loads(raw)
-            except ValueError:
-                raise Failure(f"a frame that is not JSON: {raw[:200]!r}") from None
-            errors = sorted(self.validator.iter_errors(frame), key=lambda e: e.path)
-            if errors:
-                raise Failure(f"a frame that breaks the spec: {json.dumps(frame)[:300]} ({errors[0].message[:200]})")
-            if frame.get("type") in PUSHED:
-                self.pushed += 1
-                if frame["type"] == "message":
-                    self.messages.append(frame["message_id"])
-                continue
-            return frame
+            frame = await self.next_frame(self.timeout)
+            if frame.get("type") not in PUSHED:
+                return frame
+
+    async def settle(self, expected: list[str], seconds: float) -> list[str]:
+        """Reads pushed frames until every expected message has arrived (at most `seconds`),
+        then for QUIET_SECONDS more: nothing but pushed frames may come. Returns problems."""
+        problems = []
+        deadline = time.monotonic() + seconds
+        try:
+            while not set(expected) <= set(self.messages) and time.monotonic() < deadline:
+                frame = await self.next_frame(deadline - time.monotonic())
+                if frame.get("type") not in PUSHED:
+                    problems.append(f"the sender's socket got an unrequested frame: {json.dumps(frame)[:300]}")
+        except Timeout:
+            pass  # the counts, compared by the caller, say what is missing
+        except Failure as failure:
+            problems.append(f"the sender's socket, waiting for the last pushes: {failure}")
+        try:
+            while True:
+                frame = await self.next_frame(QUIET_SECONDS)
+                if frame.get("type") not in PUSHED:
+                    problems.append(f"the sender's socket got an unrequested frame: {json.dumps(frame)[:300]}")
+        except Timeout:
+            pass
+        except Failure as failure:
+            problems.append(f"the sender's socket, after the last pushes: {failure}")
+        return problems
+
+    async def next_frame(self, timeout: float) -> dict:
+        """The next frame of any kind, checked against the spec; pushed ones are counted."""
+        try:
+            raw = await asyncio.wait_for(self.socket.recv(), max(timeout, 0.01))
+        except asyncio.TimeoutError:
+            raise Timeout(f"no answer within {timeout:.0f} s") from None
+        except websockets.ConnectionClosed as closed:
+            raise Failure(f"the server closed the socket ({closed})") from None
+        try:
+            frame = json.loads(raw)
+        except ValueError:
+            raise Failure(f"a frame that is not JSON: {raw[:200]!r}") from None
+        errors = sorted(self.validator.iter_errors(frame), key=lambda e: e.path)
+        if errors:
+            raise Failure(f"a frame that breaks the spec: {json.dumps(frame)[:300]} ({errors[0].message[:200]})")
+        if frame.get("type") in PUSHED:
+            self.pushed += 1
+            if frame["type"] == "message":
+                self.messages.append(frame["message_id"])
+            if frame["type"] == "typing":
+                # Only the other members' connections get it (the contract).
+                self.typing_echoes.append(frame)
+        return frame
 
     async def whoami(self) -> dict:
         await self.socket.send(json.dumps({"action": "whoami"}))
@@ -427,8 +468,16 @@ class Peer:
         except websockets.ConnectionClosed:
             pass
 
-    async def check(self, messages: list[str], typing: int) -> list[str]:
-        await asyncio.sleep(1.0)  # posts in flight
+    async def check(self, messages: list[str], typing: int, seconds: float) -> list[str]:
+        # Wait for what must come (posts in flight), then QUIET_SECONDS for what must not.
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not self.task.done():
+            pushed = {f.get("message_id") for f in self.frames if f.get("type") == "message"}
+            typed = sum(1 for f in self.frames if f.get("type") == "typing")
+            if set(messages) <= pushed and typed >= typing:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(QUIET_SECONDS)
         await self.socket.close()
         await self.task
         problems = list(self.problems)
@@ -476,8 +525,20 @@ async def fuzz(args) -> int:
                     else:
                         frame = await client.reply()
                         expect(frame, expectation)
-                        if frame.get("type") == "sent" and frame["message_id"] not in new_messages:
+                        if label == "sendMessage":
+                            # A new message: a new id, replayable under its client_message_id.
+                            sent_frame = json.loads(payload)
+                            if frame["message_id"] in new_messages:
+                                raise Failure(f"a new message answered with the id of an earlier one: {json.dumps(frame)}")
                             new_messages.append(frame["message_id"])
+                            if "client_message_id" in sent_frame:
+                                gen.sent.append((sent_frame["client_message_id"], sent_frame["message"], frame["message_id"]))
+                        elif label == "sendMessage replayed":
+                            # A retry answers the first message's id (and pushes nothing: counted below).
+                            replayed = json.loads(payload)["client_message_id"]
+                            original = next(m for c, _, m in gen.sent if c == replayed)
+                            if frame["message_id"] != original:
+                                raise Failure(f"a replay of {replayed} answered {frame['message_id']}, not the first message's {original}")
                     answered += 1
                 except Failure as failure:
                     shown = payload[:120] if isinstance(payload, str) else payload[:60]
@@ -492,18 +553,17 @@ async def fuzz(args) -> int:
                 except Failure as failure:
                     failures.append(f"whoami after frame #{sent}: {failure}")
             break
-        await asyncio.sleep(0.5)  # the last pushes
-        while True:
-            try:
-                await asyncio.wait_for(client.reply(), 0.2)
-            except (asyncio.TimeoutError, Failure):
-                break
+        failures.extend(await client.settle(new_messages, args.timeout))
         if sorted(client.messages) != sorted(new_messages):
             failures.append(
                 f"the sender's socket got {len(client.messages)} message frames for {len(new_messages)} new messages"
             )
+        if client.typing_echoes:
+            failures.append(
+                f"the typist's own socket got {len(client.typing_echoes)} typing frames: {json.dumps(client.typing_echoes[0])[:200]}"
+            )
     if peer is not None:
-        failures.extend(await peer.check(new_messages, typing))
+        failures.extend(await peer.check(new_messages, typing, args.timeout))
     elapsed = time.monotonic() - started
     for failure in failures:
         print(f"ws_fuzz: FAIL {failure}", file=sys.stderr)

@@ -145,8 +145,9 @@ pub fn ids(page: &Value, field: &str) -> Vec<String> {
         .collect()
 }
 
-/// Points the env's app at a DynamoDB that refuses connections (tokens stay valid): every
-/// request that reaches the table must then be a 503 that says nothing about why.
+/// Points the env's app at a DynamoDB that refuses connections (tokens stay valid, and pushes
+/// still go to the fake gateway, if any): every request that reaches the table must then be a
+/// 503 that says nothing about why.
 pub fn take_dynamodb_down(env: &mut TestEnv) {
     use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, retry::RetryConfig};
     let config = aws_sdk_dynamodb::Config::builder()
@@ -158,7 +159,7 @@ pub fn take_dynamodb_down(env: &mut TestEnv) {
         .retry_config(RetryConfig::disabled())
         .build();
     let store = chat_core::store::Store::new(aws_sdk_dynamodb::Client::from_conf(config), env.table.clone());
-    env.app = chat_core::App::with_store(env.app.config.clone(), store);
+    env.app = chat_core::App::with_clients(env.app.config.clone(), store, env.app.realtime.clone());
 }
 
 /// The 503 of an unavailable dependency: the envelope and a generic message, no internals.

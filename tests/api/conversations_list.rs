@@ -133,12 +133,14 @@ async fn default_page_is_100_and_links_from_a_trailing_slash_are_canonical() {
 async fn a_cursor_only_reads_the_callers_own_inbox() {
     let env = TestEnv::new().await;
     let (alice, bob) = (env.register("alice").await, env.register("bob").await);
-    new_ais(&env, &alice, 3).await;
+    // Bob's are older than the position alice's cursor holds: the page it opens for bob is his.
     let bobs = new_ais(&env, &bob, 3).await;
+    new_ais(&env, &alice, 3).await;
     let alices_link = env.call(ConversationsList, "GET", "/api/conversations?limit=1", Some(&alice.token), None).await;
     let link = alices_link.next_link().unwrap();
     let replayed = env.call(ConversationsList, "GET", &link, Some(&bob.token), None).await;
     let listed = ids(assert_ok(&replayed, 200), "conversation_id");
+    assert!(!listed.is_empty(), "the page is empty: nothing shows whose inbox it read");
     assert!(listed.iter().all(|id| bobs.contains(id)), "bob saw alice's conversations: {listed:?}");
 }
 

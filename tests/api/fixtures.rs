@@ -132,26 +132,44 @@ fn every_fixture_is_an_api_gateway_v2_event_for_its_route() {
     }
 }
 
+/// Every file under `events/` (every folder, whatever function it belongs to) was replayed
+/// through its handler by some test of the run that wrote `$CHAT_TESTS_REPLAY_LOG`
+/// ([`chat_tests::record_replay`]). Ignored in a plain `cargo test`: `./infra/test` runs the
+/// suite with the variable set, then this test alone, once the suite's binary has exited.
 #[test]
-fn every_fixture_is_replayed_by_its_functions_tests() {
-    let api = root().join("tests").join("api");
-    // Helpers, and the red-team findings' tests, which replay fixtures of several functions.
-    let shared = ["common.rs", "hostile_input.rs"].map(|f| std::fs::read_to_string(api.join(f)).unwrap()).join("\n");
-    for function in Function::ALL {
-        let module = api.join(format!("{}.rs", function.name().replace('-', "_")));
-        let Ok(source) = std::fs::read_to_string(&module) else {
-            // A function whose tests live elsewhere (or are still being written) is not checked here.
-            eprintln!("{}: no module, fixtures not checked", module.display());
+#[ignore = "checks the record of a complete run: ./infra/test runs it after the suite"]
+fn every_fixture_was_replayed() {
+    let log = std::env::var_os(chat_tests::REPLAY_LOG)
+        .unwrap_or_else(|| panic!("{} is not set: run the suite with it first", chat_tests::REPLAY_LOG));
+    let log = std::path::PathBuf::from(log);
+    let text = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+    let replayed: std::collections::BTreeSet<&str> = text.lines().collect();
+    let events = root().join("events");
+    let mut expected = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(&events).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if !path.is_dir() {
+            assert_eq!(name, "README.md", "events/{name}: only folders of fixtures belong in events/");
             continue;
-        };
-        for case in fixtures(function).keys() {
-            let literal = format!("\"{case}\"");
-            assert!(
-                source.contains(&literal) || shared.contains(&literal),
-                "events/{}/{case}.json is replayed by no test in {}",
-                function.name(),
-                module.display()
-            );
         }
+        let mut cases = 0;
+        for fixture in std::fs::read_dir(&path).unwrap() {
+            let fixture = fixture.unwrap().path();
+            let at = format!("events/{name}/{}", fixture.file_name().unwrap().to_str().unwrap());
+            assert_eq!(fixture.extension().and_then(|e| e.to_str()), Some("json"), "{at} is not a fixture");
+            expected.insert(format!("{name}/{}", fixture.file_stem().unwrap().to_str().unwrap()));
+            cases += 1;
+        }
+        assert!(cases > 0, "events/{name}/ holds no fixture");
     }
+    let missed: Vec<String> = expected
+        .iter()
+        .filter(|case| !replayed.contains(case.as_str()))
+        .map(|case| format!("events/{case}.json"))
+        .collect();
+    assert!(missed.is_empty(), "replayed by no test ({} of {}): {missed:#?}", missed.len(), expected.len());
+    // A line for a fixture that does not exist means the record is not of this tree.
+    let unknown: Vec<&&str> = replayed.iter().filter(|line| !expected.contains(**line)).collect();
+    assert!(unknown.is_empty(), "{} records fixtures that do not exist: {unknown:?}", log.display());
 }

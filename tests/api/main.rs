@@ -5,6 +5,7 @@ mod auth;
 mod auth_login;
 mod auth_register;
 mod common;
+mod contract_gaps;
 mod conversations_create;
 mod conversations_history;
 mod conversations_list;

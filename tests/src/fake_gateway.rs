@@ -1,6 +1,7 @@
 //! A fake API Gateway Management API for tests: an HTTP server on 127.0.0.1 that records every
 //! `POST /@connections/{id}` (the `PostToConnection` call) and answers 200, or 410
-//! `GoneException` for connections marked gone, as API Gateway does for closed sockets.
+//! `GoneException` for connections marked gone, as API Gateway does for closed sockets, or any
+//! other error a test sets for a connection (`fail_with`: 403, 429, 500, ...).
 
 use aws_sdk_apigatewaymanagement::config::{BehaviorVersion, Credentials, Region};
 use bytes::Bytes;
@@ -11,7 +12,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
@@ -23,7 +24,7 @@ pub struct Post {
     /// The connection id, percent-decoded (as API Gateway gave it to `$connect`).
     pub connection_id: String,
     pub body: Vec<u8>,
-    /// What the fake answered: 200, or 410 for a connection marked gone.
+    /// What the fake answered: 200, 410 for a connection marked gone, or its `fail_with` status.
     pub status: u16,
 }
 
@@ -41,15 +42,26 @@ impl Post {
 struct State {
     posts: Vec<Post>,
     gone: HashSet<String>,
+    failing: HashMap<String, u16>,
     /// Requests that were not `POST /@connections/{id}` (method and path): the product should send none.
     unexpected: Vec<String>,
 }
 
-/// The fake endpoint. Stops serving when dropped.
+/// The fake endpoint. Clones share it; it stops serving when the last clone is dropped.
+#[derive(Clone)]
 pub struct FakeGateway {
     endpoint: String,
     state: Arc<Mutex<State>>,
-    server: JoinHandle<()>,
+    /// Aborts the server task when the last clone goes.
+    _server: Arc<Server>,
+}
+
+struct Server(JoinHandle<()>);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl FakeGateway {
@@ -70,7 +82,7 @@ impl FakeGateway {
                 });
             }
         });
-        Self { endpoint, state, server }
+        Self { endpoint, state, _server: Arc::new(Server(server)) }
     }
 
     /// `http://127.0.0.1:<port>`, what `WEBSOCKET_ENDPOINT` would be.
@@ -93,6 +105,13 @@ impl FakeGateway {
     /// From now on, posts to this connection are answered 410 `GoneException`.
     pub fn mark_gone(&self, connection_id: &str) {
         self.lock().gone.insert(connection_id.to_string());
+    }
+
+    /// From now on, posts to this connection are answered with this error status (e.g. 403
+    /// `ForbiddenException`, 429 `LimitExceededException`, 500 `InternalServerErrorException`).
+    pub fn fail_with(&self, connection_id: &str, status: u16) {
+        assert!(status >= 400 && status != 410, "fail_with takes an error other than 410 (mark_gone)");
+        self.lock().failing.insert(connection_id.to_string(), status);
     }
 
     /// Every post so far, in arrival order.
@@ -120,12 +139,6 @@ impl FakeGateway {
     }
 }
 
-impl Drop for FakeGateway {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
 async fn answer(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -143,12 +156,21 @@ async fn answer(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp
     match (method, id) {
         (Method::POST, Some(connection_id)) => {
             let gone = state.gone.contains(&connection_id);
-            let status = if gone { 410 } else { 200 };
+            let failing = state.failing.get(&connection_id).copied();
+            let status = if gone { 410 } else { failing.unwrap_or(200) };
             state.posts.push(Post { connection_id, body, status });
-            Ok(if gone {
-                reply(StatusCode::GONE, Some("GoneException"), "{\"message\":\"Gone\"}")
-            } else {
-                reply(StatusCode::OK, None, "{}")
+            Ok(match (gone, failing) {
+                (true, _) => reply(StatusCode::GONE, Some("GoneException"), "{\"message\":\"Gone\"}"),
+                (false, Some(status)) => {
+                    let error_type = match status {
+                        403 => "ForbiddenException",
+                        429 => "LimitExceededException",
+                        _ => "InternalServerErrorException",
+                    };
+                    let status = StatusCode::from_u16(status).expect("a valid status");
+                    reply(status, Some(error_type), "{\"message\":\"failed\"}")
+                }
+                (false, None) => reply(StatusCode::OK, None, "{}"),
             })
         }
         (method, _) => {

@@ -138,6 +138,9 @@ pub struct TestEnv {
     pub table: String,
     /// Every DynamoDB call the app made (the harness's own calls use `client`, uncounted).
     pub calls: round_trips::CallLog,
+    /// The fake Management API the app pushes to ([`TestEnv::with_realtime`]); [`TestEnv::refused`]
+    /// then also checks that a refused request pushed nothing.
+    pub gateway: Option<fake_gateway::FakeGateway>,
 }
 
 impl TestEnv {
@@ -160,7 +163,7 @@ impl TestEnv {
         let calls = round_trips::CallLog::default();
         let counted = Client::from_conf(client.config().to_builder().interceptor(calls.clone()).build());
         let app = App::with_store(config, Store::new(counted, table.clone()));
-        Self { app, client, table, calls }
+        Self { app, client, table, calls, gateway: None }
     }
 
     /// Like [`TestEnv::new`], but the app pushes WebSocket frames to a fresh
@@ -170,6 +173,7 @@ impl TestEnv {
         let gateway = fake_gateway::FakeGateway::start().await;
         let realtime = chat_core::realtime::Realtime::new(gateway.client(), 128);
         env.app = App::with_clients(env.app.config.clone(), env.app.store.clone(), Some(realtime));
+        env.gateway = Some(gateway.clone());
         (env, gateway)
     }
 
@@ -197,9 +201,12 @@ impl TestEnv {
     }
 
     /// Loads `events/<function>/<name>.json`, fills `{{placeholders}}`, and replays it.
+    /// Records the replay (see [`record_replay`]) once the handler has answered.
     pub async fn replay(&self, function: Function, name: &str, vars: &[(&str, &str)]) -> Reply {
         let event = fixture(function, name, vars);
-        self.invoke_event(function, &event).await
+        let reply = self.invoke_event(function, &event).await;
+        record_replay(function.name(), name);
+        reply
     }
 
     /// Builds an event in code (for tests that generate many requests).
@@ -277,8 +284,9 @@ impl TestEnv {
             .expect("token signs")
     }
 
-    /// Runs a request that must be refused: asserts the error envelope with `status` and that
-    /// the table is exactly as before ("a failed request changes nothing"). Returns the message.
+    /// Runs a request that must be refused: asserts the error envelope with `status`, that the
+    /// table is exactly as before ("a failed request changes nothing") and, with a fake gateway
+    /// ([`TestEnv::with_realtime`]), that nothing was pushed. Returns the message.
     #[track_caller]
     pub fn refused<'a>(
         &'a self,
@@ -291,10 +299,15 @@ impl TestEnv {
         let request = Box::pin(request);
         Box::pin(async move {
             let before = self.snapshot().await;
+            let posted = self.gateway.as_ref().map(|g| g.posts().len());
             let reply = request.await;
             assert_eq!(reply.status, status, "unexpected status at {caller}, body: {}", reply.body);
             let message = reply.assert_error(status);
             assert!(self.snapshot().await == before, "refused request at {caller} changed the table");
+            if let (Some(gateway), Some(posted)) = (&self.gateway, posted) {
+                let pushed = &gateway.posts()[posted..];
+                assert!(pushed.is_empty(), "refused request at {caller} pushed {pushed:?}");
+            }
             message
         })
     }
@@ -326,6 +339,36 @@ impl TestEnv {
     }
 }
 
+/// The environment variable naming the file where [`record_replay`] appends what was replayed.
+pub const REPLAY_LOG: &str = "CHAT_TESTS_REPLAY_LOG";
+
+/// Notes that `events/<dir>/<case>.json` went through its handler in this run: appends the line
+/// `<dir>/<case>` to the file `$CHAT_TESTS_REPLAY_LOG` names (nothing when it is unset). The file
+/// outlives the test binary: `./infra/test` sets the variable for `cargo test`, then runs
+/// `fixtures::every_fixture_was_replayed` (ignored otherwise), which fails on any fixture, or
+/// folder of `events/`, that no test replayed. A record per process, not a test that looks at a
+/// global set: the tests of one binary run in parallel, in no fixed order.
+pub fn record_replay(dir: &str, case: &str) {
+    use std::io::Write;
+    static SEEN: std::sync::Mutex<Option<std::collections::BTreeSet<String>>> = std::sync::Mutex::new(None);
+    let Some(path) = std::env::var_os(REPLAY_LOG) else { return };
+    let line = format!("{dir}/{case}");
+    let mut seen = SEEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !seen.get_or_insert_default().insert(line.clone()) {
+        return;
+    }
+    // Under the lock: one line per write, never interleaved.
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", PathBuf::from(&path).display()));
+    file.write_all(format!("{line}\n").as_bytes())
+        .unwrap_or_else(|e| panic!("{}: {e}", PathBuf::from(&path).display()));
+}
+
+/// `events/<function>/<name>.json` with its placeholders filled. Loading is not replaying:
+/// [`TestEnv::replay`] records the replay once the handler has run it.
 pub fn fixture(function: Function, name: &str, vars: &[(&str, &str)]) -> String {
     local_stack::fixture(function.name(), name, vars).unwrap_or_else(|e| panic!("{e}"))
 }

@@ -235,7 +235,9 @@ async fn the_api_through_the_gateway() {
     let alice = register("alice").await;
     assert_eq!(alice.status, 201, "{}", alice.json());
     assert!(alice.header("apigw-requestid").is_some());
-    let bob = register("bob").await.json();
+    let bob = register("bob").await;
+    assert_eq!(bob.status, 201, "{}", bob.json());
+    let bob = bob.json();
     let login = post_json(
         &gw.url("/api/auth/login/"),
         None,
@@ -272,6 +274,7 @@ async fn the_api_through_the_gateway() {
     assert_eq!(page.json().as_array().unwrap().len(), 1);
     assert!(page.header("link").is_some_and(|l| l.contains("limit=1") && l.contains("before=")), "{:?}", page.headers);
     let profile = get(&gw.url(&format!("/api/users/{bob_id}/")), &token).await;
+    assert_eq!(profile.status, 200, "{}", profile.json());
     assert_eq!(profile.json()["user_id"], json!(bob_id));
 
     // Failures, in the contract's envelope.
@@ -468,7 +471,9 @@ async fn events_responses_and_failures() {
     for reply in futures_join(hangs).await {
         reply.assert_envelope(504);
     }
-    assert!(started.elapsed() < Duration::from_secs(8), "timeouts took {:?}", started.elapsed());
+    // Three 1 s timeouts; the bound only catches a timeout that is not enforced (a loaded
+    // 2-core machine starts processes slowly).
+    assert!(started.elapsed() < Duration::from_secs(60), "timeouts took {:?}", started.elapsed());
 
     let output = gw.output();
     let cold = |label: &str| output.iter().filter(|l| l.starts_with(&format!("{label}: cold start"))).count();

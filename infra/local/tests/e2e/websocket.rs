@@ -128,7 +128,7 @@ async fn websocket_api_through_the_gateway() {
         json!({"connection_id": c1_id}),
     )
     .await;
-    assert!([403, 404].contains(&attach.status), "{}", attach.json());
+    assert_eq!(attach.status, 404, "{}", attach.json());
     // ... nor attach someone else's socket to a conversation of their own.
     let stolen = post_json(
         &gw.url(&format!("/api/conversations/{conversation}/connect")),
@@ -219,8 +219,12 @@ async fn websocket_api_through_the_gateway() {
         assert!(Instant::now() < deadline, "$disconnect did not remove the connections");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let output = gw.output();
-    assert!(output.iter().any(|l| l.starts_with(&format!("WS DISCONNECT {a1_id} 200 "))), "{output:#?}");
+    // The gateway logs the $disconnect after the function answered: wait for the line too.
+    let logged = format!("WS DISCONNECT {a1_id} 200 ");
+    while !gw.output().iter().any(|l| l.starts_with(&logged)) {
+        assert!(Instant::now() < deadline, "no {logged:?} line: {:#?}", gw.output());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     gw.stop_leaving_nothing();
 }
 
@@ -245,7 +249,8 @@ async fn ai_conversation(gw: &Gateway, alice: &User) {
         }
     }
     let reply = reply.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(10), "the agent took {:?}", started.elapsed());
+    // Generous: the offline model answers at once, but a loaded machine is slow to start it.
+    assert!(started.elapsed() < Duration::from_secs(60), "the agent took {:?}", started.elapsed());
     let deltas: Vec<&Value> = frames.iter().filter(|f| f["type"] == "ai_delta").collect();
     assert!(!deltas.is_empty(), "no ai_delta frames: {frames:?}");
     assert!(deltas.iter().all(|d| d["reply_to"] == question.as_str()), "{deltas:?}");

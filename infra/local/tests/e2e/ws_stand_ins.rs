@@ -236,8 +236,10 @@ async fn websocket_events_routes_and_limits_with_stand_ins() {
     socket.send_json(json!({"action": "ping"})).await;
     assert_eq!(socket.next_text_within(WAIT).await.as_deref(), Some("pong"));
     socket.send_json(json!({"action": "quiet"})).await;
+    // Both reach the function (waited for, not assumed after a fixed time) ...
+    assert_eq!(recorded_at_least(&dir, "pong", 2).await.len(), 2, "both ping and quiet reached the function");
+    // ... and the one negative check: the one-way route answered nothing meanwhile.
     socket.silent_for(Duration::from_millis(800)).await.expect("a one-way route sends nothing back");
-    assert_eq!(recorded(&dir, "pong").len(), 2, "both ping and quiet reached the function");
     socket.send_json(json!({"action": "unknown"})).await;
     assert_eq!(socket.next_json().await["event"]["requestContext"]["routeKey"], "$default");
 
@@ -288,7 +290,8 @@ async fn websocket_events_routes_and_limits_with_stand_ins() {
     };
     let (idle_code, busy_after) = tokio::join!(idle_closed, keep_busy);
     assert_eq!(idle_code, Some(1001));
-    assert!(busy_after >= Duration::from_secs(7) && busy_after < Duration::from_secs(12), "{busy_after:?}");
+    // Not before the limit; the upper bound only catches a limit that is not applied at all.
+    assert!(busy_after >= Duration::from_secs(7) && busy_after < Duration::from_secs(60), "{busy_after:?}");
 
     gw.stop_leaving_nothing();
     let _ = std::fs::remove_dir_all(dir);
