@@ -111,9 +111,11 @@ fn every_fixture_is_an_api_gateway_v2_event_for_its_route() {
                 }
                 None => {
                     assert_eq!(event["routeKey"], "$default", "{at}");
+                    // API Gateway routes no trailing slash: those come here too (308 or 405).
+                    let slash = path.len() > 1 && path.ends_with('/');
                     let routed = chat_core::routes::ROUTES
                         .iter()
-                        .any(|(m, p)| *m == method && chat_core::routes::matches(p, path));
+                        .any(|(m, p)| *m == method && !slash && chat_core::routes::matches(p, path));
                     assert!(!routed, "{at}: {method} {path} has a route of its own");
                 }
             }

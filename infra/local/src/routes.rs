@@ -51,6 +51,13 @@ impl RouteTable {
                     if !path.starts_with('/') {
                         return Err(format!("{}: route path {path:?} does not start with /", route.function));
                     }
+                    // As API Gateway's CreateRoute does (and SAM silently drops such paths).
+                    if path.len() > 1 && path.ends_with('/') {
+                        return Err(format!(
+                            "{}: route path {path:?} ends with /, which an HTTP API refuses (the $default fallback answers trailing slashes)",
+                            route.function
+                        ));
+                    }
                     if let Some(other) = table.routes.iter().find(|r| r.method == method && r.path == path) {
                         return Err(format!("{} and {} both claim {method} {path}", other.function, route.function));
                     }

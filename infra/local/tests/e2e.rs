@@ -220,6 +220,22 @@ async fn get(url: &str, token: &str) -> Reply {
     call("GET", url, &[("authorization", &format!("Bearer {token}"))], Bytes::new()).await
 }
 
+/// A trailing-slash URL: the `$default` fallback answers 308 with a relative `Location`
+/// (`../messages`), and the same request there gets the route's answer.
+async fn via_redirect(method: &str, url: &str, token: Option<&str>, body: Value) -> Reply {
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("content-type", "application/json")];
+    headers.extend(bearer.as_deref().map(|b| ("authorization", b)));
+    let body = if body.is_null() { String::new() } else { body.to_string() };
+    let first = call(method, url, &headers, body.clone()).await;
+    assert_eq!(first.status, 308, "{method} {url}: {}", String::from_utf8_lossy(&first.body));
+    let location = first.header("location").expect("a 308 has a Location").to_string();
+    let (path, _) = url.split_once('?').unwrap_or((url, ""));
+    let parent = path.trim_end_matches('/').rsplit_once('/').expect("a parent").0;
+    let target = format!("{parent}/{}", location.strip_prefix("../").expect("relative to the parent"));
+    call(method, &target, &headers, body).await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_api_through_the_gateway() {
     require_function_binaries();
@@ -238,7 +254,9 @@ async fn the_api_through_the_gateway() {
     let bob = register("bob").await;
     assert_eq!(bob.status, 201, "{}", bob.json());
     let bob = bob.json();
-    let login = post_json(
+    // The seed's trailing slashes: no HTTP API route can have one, the fallback redirects.
+    let login = via_redirect(
+        "POST",
         &gw.url("/api/auth/login/"),
         None,
         json!({"email": format!("alice-{suffix}@example.com"), "password": "correct horse"}),
@@ -254,7 +272,8 @@ async fn the_api_through_the_gateway() {
     assert_eq!(created.status, 201, "{}", created.json());
     let conversation = created.json()["conversation_id"].as_str().unwrap().to_string();
     for text in ["hello bob", "second"] {
-        let sent = post_json(
+        let sent = via_redirect(
+            "POST",
             &gw.url("/api/messages/"),
             Some(&token),
             json!({"conversation_id": conversation, "sender_id": alice_id, "message": text}),
@@ -268,12 +287,14 @@ async fn the_api_through_the_gateway() {
     let texts: Vec<&str> = messages.as_array().unwrap().iter().map(|m| m["message"].as_str().unwrap()).collect();
     assert_eq!(texts, ["hello bob", "second"]);
 
-    // Query strings and path parameters arrive (and a trailing slash is the same route).
-    let page = get(&gw.url(&format!("/api/conversations/{conversation}/?limit=1")), &token).await;
+    // Query strings and path parameters arrive (and a trailing slash leads to the same route).
+    let page =
+        via_redirect("GET", &gw.url(&format!("/api/conversations/{conversation}/?limit=1")), Some(&token), Value::Null)
+            .await;
     assert_eq!(page.status, 200, "{}", page.json());
     assert_eq!(page.json().as_array().unwrap().len(), 1);
     assert!(page.header("link").is_some_and(|l| l.contains("limit=1") && l.contains("before=")), "{:?}", page.headers);
-    let profile = get(&gw.url(&format!("/api/users/{bob_id}/")), &token).await;
+    let profile = via_redirect("GET", &gw.url(&format!("/api/users/{bob_id}/")), Some(&token), Value::Null).await;
     assert_eq!(profile.status, 200, "{}", profile.json());
     assert_eq!(profile.json()["user_id"], json!(bob_id));
 
@@ -297,7 +318,7 @@ async fn the_api_through_the_gateway() {
     let output = gw.output();
     assert_eq!(output.iter().filter(|l| l.starts_with("chat API ready")).count(), 1);
     assert!(
-        output.iter().any(|l| l.starts_with(&format!("GET /api/conversations/{conversation}/ 200 "))),
+        output.iter().any(|l| l.starts_with(&format!("GET /api/conversations/{conversation}/ 308 "))),
         "{output:#?}"
     );
     assert!(
@@ -538,8 +559,8 @@ fn route_table_is_the_templates_http_api_events() {
 
     // A route added to the template is served with no other change.
     let text = std::fs::read_to_string(&path).unwrap().replacen(
-        "        AuthLoginSlash:",
-        "        AuthLoginNew:\n          Type: HttpApi\n          Properties:\n            Method: PATCH\n            Path: /api/new/{thing}\n        AuthLoginSlash:",
+        "        AuthLogin:",
+        "        AuthLoginNew:\n          Type: HttpApi\n          Properties:\n            Method: PATCH\n            Path: /api/new/{thing}\n        AuthLogin:",
         1,
     );
     let table = RouteTable::from_template(&Template::parse(&text).unwrap()).unwrap();
@@ -550,8 +571,15 @@ fn route_table_is_the_templates_http_api_events() {
     );
     assert_eq!(matched.path_params["thing"], "x/y");
     assert_eq!(table.find("PATCH", "/api/new/x/y").unwrap().route_key, "$default");
-    assert_eq!(table.find("GET", "/api/users/abc/").unwrap().route_key, "GET /api/users/{user_id}/");
-    assert_eq!(table.find("GET", "/api/users/").unwrap().route_key, "GET /api/users/");
+    // A trailing slash is a segment of its own: no route has it, the fallback gets it.
+    assert_eq!(table.find("GET", "/api/users/abc/").unwrap().route_key, "$default");
+    assert_eq!(table.find("GET", "/api/users/").unwrap().route_key, "$default");
+
+    // And a template that declares one is refused, as API Gateway's CreateRoute refuses it.
+    let slash =
+        std::fs::read_to_string(&path).unwrap().replacen("Path: /api/auth/login\n", "Path: /api/auth/login/\n", 1);
+    let refused = RouteTable::from_template(&Template::parse(&slash).unwrap()).unwrap_err();
+    assert!(refused.contains("\"/api/auth/login/\" ends with /"), "{refused}");
 }
 
 /// Every function's environment as the local stack builds it from the template (what
