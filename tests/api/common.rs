@@ -66,7 +66,7 @@ pub fn claims(env: &TestEnv, token: &str) -> Claims {
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     validation.set_issuer(&[&env.app.config.jwt_issuer]);
     validation.set_audience(&[&env.app.config.jwt_audience]);
-    let key = jsonwebtoken::DecodingKey::from_secret(&env.app.config.jwt_secret);
+    let key = jsonwebtoken::DecodingKey::from_secret(env.app.config.jwt_secret.as_deref().unwrap());
     jsonwebtoken::decode::<Claims>(token, &key, &validation).expect("token is ours").claims
 }
 
@@ -111,7 +111,7 @@ pub async fn assert_auth_refusals(env: &TestEnv, function: Function, valid: &str
     let bad = env.refused(401, env.replay(function, "bad-token", vars)).await;
     assert_eq!(bad, "invalid or expired token");
 
-    let secret = env.app.config.jwt_secret.clone();
+    let secret = env.app.config.jwt_secret.clone().unwrap();
     let expired = env.forge_token(&user.id, -7200, -3600, &secret);
     let foreign = env.forge_token(&user.id, 0, 600, b"another-deployment-secret-of-32-bytes!");
     let overlong = env.forge_token(&user.id, 0, 90_000, &secret);

@@ -231,7 +231,7 @@ async fn bearer_scheme_is_case_insensitive() {
 }
 
 fn sign(env: &TestEnv, claims: Value) -> String {
-    let key = jsonwebtoken::EncodingKey::from_secret(&env.app.config.jwt_secret);
+    let key = jsonwebtoken::EncodingKey::from_secret(env.app.config.jwt_secret.as_deref().unwrap());
     jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key).unwrap()
 }
 

@@ -66,7 +66,7 @@ async fn secrets_never_reach_the_logs() {
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(logs.lines().count() > 20, "the capture saw the handlers' logs:\n{logs}");
     assert!(logs.contains("\"status\":401") && logs.contains("\"status\":503"), "request logs are captured");
-    let secret = String::from_utf8(env.app.config.jwt_secret.clone()).unwrap();
+    let secret = String::from_utf8(env.app.config.jwt_secret.clone().unwrap()).unwrap();
     for (what, needle) in
         [("password", password), ("token", &token), ("login token", &login_token), ("JWT secret", &secret)]
     {

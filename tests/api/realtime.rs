@@ -317,7 +317,7 @@ async fn connect_refusals_store_nothing() {
         ws(&env, Ws::Connect, "bad-token", &[("connection_id", c)]),
     )
     .await;
-    let secret = env.app.config.jwt_secret.clone();
+    let secret = env.app.config.jwt_secret.clone().unwrap();
     for token in [
         env.forge_token(&alice.id, -7200, -3600, &secret),
         env.forge_token(&alice.id, 0, 600, b"another-deployment-secret-of-32-bytes!"),

@@ -8,7 +8,7 @@ use std::convert::Infallible;
 async fn main() -> Result<(), Error> {
     chat_core::telemetry::init();
     // One AWS configuration for every client: DynamoDB, the Management API, Bedrock.
-    let (app, agent) = chat_core::App::from_env_with(|sdk| Ok(Agent::from_config(AiConfig::from_env()?, sdk)?))?;
+    let (app, agent) = chat_core::App::from_env_with(|sdk| Ok(Agent::from_config(AiConfig::from_env()?, sdk)?)).await?;
     tracing::info!(provider = ?agent.model.provider(), "AI agent ready");
     let (app, agent) = (&app, &agent);
     run(service_fn(move |event: LambdaEvent<Event>| async move {

@@ -1,6 +1,6 @@
 //! `POST /api/auth/login`: exchanges email and password for a token.
 
-use chat_core::auth::{PasswordCheck, verify_password};
+use chat_core::auth::PasswordCheck;
 use chat_core::domain::{Email, UserId};
 use chat_core::http::{json, json_body, serve};
 use chat_core::{ApiError, ApiResult, App};
@@ -36,16 +36,14 @@ async fn login(app: &App, req: Request) -> ApiResult<Response<Body>> {
     };
     let stored_hash = credentials.as_ref().map(|c| c.password_hash.clone());
     // Unknown emails are checked against a dummy hash: the same work, the same answer.
-    let check = tokio::task::spawn_blocking(move || verify_password(&body.password, stored_hash.as_deref()))
-        .await
-        .map_err(ApiError::internal)?;
+    let check = app.passwords.verify(body.password, stored_hash).await?;
     match (check, credentials) {
         (PasswordCheck::Match, Some(credentials)) => json(
             StatusCode::OK,
             &LoggedIn {
-                token: app.tokens.issue(credentials.user_id)?,
+                token: app.tokens()?.issue(credentials.user_id)?,
                 user_id: credentials.user_id,
-                expires_in: app.tokens.ttl_seconds(),
+                expires_in: app.tokens()?.ttl_seconds(),
             },
         ),
         _ => Err(REFUSED),

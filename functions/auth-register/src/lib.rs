@@ -1,6 +1,5 @@
 //! `POST /api/auth/register`: creates an account and returns it with a token.
 
-use chat_core::auth::hash_password;
 use chat_core::domain::{DisplayName, Email, Password, PictureUrl, UserId};
 use chat_core::http::{json, json_body, serve};
 use chat_core::store::users::{EMAIL_TAKEN, NewUser};
@@ -32,18 +31,14 @@ pub async fn handler(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn register(app: &App, req: Request) -> ApiResult<Response<Body>> {
+    let tokens = app.tokens()?;
     let body: Registration = json_body(&req)?;
     // The agent's address has no claim item to collide with: it is refused here, with the
     // answer a taken address gets.
     if body.email.is_reserved() {
         return Err(ApiError::Conflict(EMAIL_TAKEN.into()));
     }
-    // argon2 is deliberately slow: keep it off the async workers.
-    let password = body.password;
-    let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    let password_hash = app.passwords.hash(body.password).await?;
     let user = app
         .store
         .create_user(NewUser {
@@ -53,7 +48,7 @@ async fn register(app: &App, req: Request) -> ApiResult<Response<Body>> {
             password_hash,
         })
         .await?;
-    let token = app.tokens.issue(user.user_id)?;
+    let token = tokens.issue(user.user_id)?;
     let profile = user.profile();
     json(
         StatusCode::CREATED,

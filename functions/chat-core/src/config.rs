@@ -9,8 +9,14 @@ pub struct Config {
     pub table_name: String,
     /// `DYNAMODB_ENDPOINT`: only set locally (moto, DynamoDB Local).
     pub dynamodb_endpoint: Option<String>,
-    /// `JWT_SECRET`: at least 32 bytes (256 bits).
-    pub jwt_secret: Vec<u8>,
+    /// The HMAC key that signs and checks tokens, at least 32 bytes (256 bits): `JWT_SECRET`
+    /// (locally, tests), or read at cold start from the Secrets Manager secret `JWT_SECRET_ID`
+    /// (on AWS: only the functions that sign or check tokens have it). `None` in the others.
+    pub jwt_secret: Option<Vec<u8>>,
+    /// `JWT_SECRET_ID`: name or ARN of the Secrets Manager secret holding the key.
+    pub jwt_secret_id: Option<String>,
+    /// `SECRETS_MANAGER_ENDPOINT`: only set locally (the local stack serves GetSecretValue).
+    pub secrets_manager_endpoint: Option<String>,
     /// `JWT_ISSUER` / `JWT_AUDIENCE`.
     pub jwt_issuer: String,
     pub jwt_audience: String,
@@ -47,10 +53,7 @@ impl Config {
         let required = |key: &'static str| lookup(key).filter(|v| !v.is_empty()).ok_or(ConfigError::Missing(key));
         let optional = |key: &str| lookup(key).filter(|v| !v.is_empty());
 
-        let jwt_secret = required("JWT_SECRET")?.into_bytes();
-        if jwt_secret.len() < MIN_SECRET_BYTES {
-            return Err(ConfigError::Invalid("JWT_SECRET", format!("must be at least {MIN_SECRET_BYTES} bytes")));
-        }
+        let jwt_secret = optional("JWT_SECRET").map(|s| check_secret("JWT_SECRET", s.into_bytes())).transpose()?;
         let token_ttl_seconds = match optional("TOKEN_TTL_SECONDS") {
             None => 3600,
             Some(raw) => raw
@@ -76,6 +79,8 @@ impl Config {
             table_name: required("TABLE_NAME")?,
             dynamodb_endpoint: optional("DYNAMODB_ENDPOINT"),
             jwt_secret,
+            jwt_secret_id: optional("JWT_SECRET_ID"),
+            secrets_manager_endpoint: optional("SECRETS_MANAGER_ENDPOINT"),
             jwt_issuer: optional("JWT_ISSUER").unwrap_or_else(|| "serverless-chat".into()),
             jwt_audience: optional("JWT_AUDIENCE").unwrap_or_else(|| "serverless-chat-api".into()),
             token_ttl_seconds,
@@ -86,12 +91,22 @@ impl Config {
     }
 }
 
+/// A signing key must be at least 256 bits (RFC 7518 §3.2).
+pub fn check_secret(source: &'static str, secret: Vec<u8>) -> Result<Vec<u8>, ConfigError> {
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(ConfigError::Invalid(source, format!("must be at least {MIN_SECRET_BYTES} bytes")));
+    }
+    Ok(secret)
+}
+
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("table_name", &self.table_name)
             .field("dynamodb_endpoint", &self.dynamodb_endpoint)
-            .field("jwt_secret", &"***")
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "***"))
+            .field("jwt_secret_id", &self.jwt_secret_id)
+            .field("secrets_manager_endpoint", &self.secrets_manager_endpoint)
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
             .field("token_ttl_seconds", &self.token_ttl_seconds)

@@ -14,6 +14,7 @@ pub mod messaging;
 pub mod paging;
 pub mod realtime;
 pub mod routes;
+pub mod secrets;
 pub mod store;
 pub mod telemetry;
 pub mod views;

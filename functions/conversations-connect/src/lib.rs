@@ -24,7 +24,7 @@ pub async fn handler(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn connect(app: &App, req: Request) -> ApiResult<Response<Body>> {
-    let user = caller(&app.tokens, &req)?;
+    let user = caller(app.tokens()?, &req)?;
     let conversation_id = path_param(&req, "conversation_id", ConversationId::parse)?;
     let body: Connect = json_body(&req)?;
     messaging::subscribe(app, Some(user), &body.connection_id, conversation_id).await?;

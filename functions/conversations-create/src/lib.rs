@@ -23,7 +23,7 @@ pub async fn handler(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn create(app: &App, req: Request) -> ApiResult<Response<Body>> {
-    let user = caller(&app.tokens, &req)?;
+    let user = caller(app.tokens()?, &req)?;
     let body: NewConversation = json_body(&req)?;
     let created = if body.is_ai {
         let conversation = ConversationItem::new(ConversationId::generate(), true, vec![user, AGENT_ID]);

@@ -13,7 +13,7 @@ pub async fn handler(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn history(app: &App, req: Request) -> ApiResult<Response<Body>> {
-    let user = caller(&app.tokens, &req)?;
+    let user = caller(app.tokens()?, &req)?;
     let id = path_param(&req, "conversation_id", ConversationId::parse)?;
     let limit = parse_limit(query_param(&req, "limit"))?;
     let message_id = |name: &str| {

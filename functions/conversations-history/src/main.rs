@@ -4,6 +4,6 @@ use std::convert::Infallible;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     chat_core::telemetry::init();
-    let app = chat_core::App::from_env()?;
+    let app = chat_core::App::from_env().await?;
     run(service_fn(|req| async { Ok::<_, Infallible>(conversations_history::handler(&app, req).await) })).await
 }

@@ -10,7 +10,7 @@ pub async fn handler(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn list_conversations(app: &App, req: Request) -> ApiResult<Response<Body>> {
-    let user = caller(&app.tokens, &req)?;
+    let user = caller(app.tokens()?, &req)?;
     let page = page_request(&req)?;
     let conversations = app.store.list_conversations(user, &page).await?;
     let next = conversations

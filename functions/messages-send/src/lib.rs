@@ -22,7 +22,7 @@ pub async fn handler(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn send(app: &App, req: Request) -> ApiResult<Response<Body>> {
-    let user = caller(&app.tokens, &req)?;
+    let user = caller(app.tokens()?, &req)?;
     let body: NewMessage = json_body(&req)?;
     if body.sender_id != user {
         return Err(ApiError::Forbidden("sender_id must be the authenticated user".into()));

@@ -12,7 +12,7 @@ pub async fn handler(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn get_user(app: &App, req: Request) -> ApiResult<Response<Body>> {
-    caller(&app.tokens, &req)?;
+    caller(app.tokens()?, &req)?;
     let id = path_param(&req, "user_id", UserId::parse)?;
     let user = match app.store.user(id).await? {
         Some(user) => user,

@@ -10,7 +10,7 @@ pub async fn handler(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn list_users(app: &App, req: Request) -> ApiResult<Response<Body>> {
-    caller(&app.tokens, &req)?;
+    caller(app.tokens()?, &req)?;
     let page = page_request(&req)?;
     let users = app.store.list_users(&page).await?;
     let next = users

@@ -15,7 +15,7 @@ pub async fn handler(app: &App, event: WsEvent) -> ApiGatewayProxyResponse {
 async fn connect(app: &App, event: &WsEvent) -> ApiResult<Option<Value>> {
     let connection_id = ws::connection_id(event)?;
     let token = ws::query(event, "token").ok_or(ApiError::Unauthorized("missing token"))?;
-    let user = app.tokens.verify(token)?;
+    let user = app.tokens()?.verify(token)?;
     let conversation = match ws::query(event, "conversation_id") {
         None => None,
         Some(raw) => {

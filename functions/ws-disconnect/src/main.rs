@@ -7,7 +7,7 @@ use std::convert::Infallible;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     chat_core::telemetry::init();
-    let app = chat_core::App::from_env()?;
+    let app = chat_core::App::from_env().await?;
     run(service_fn(|event: LambdaEvent<chat_core::ws::WsEvent>| async {
         Ok::<_, Infallible>(ws_disconnect::handler(&app, event.payload).await)
     }))

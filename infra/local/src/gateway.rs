@@ -138,6 +138,7 @@ async fn start(settings: &Settings, children: &Children, moto: &mut Option<Moto>
                 idle_timeout: settings.ws_idle_timeout,
                 max_lifetime: settings.ws_max_lifetime,
                 post_latency: settings.ws_post_latency,
+                secrets: local_secrets(&template, &locals),
                 port: ws_port,
             };
             tokio::spawn(websocket::serve(ws, Arc::new(gateway)))
@@ -170,6 +171,19 @@ pub fn function_specs(
     }
 }
 
+/// Every `AWS::SecretsManager::Secret` of the template holds the local JWT key, shaped like the
+/// generated one (`{"secret": "<key>"}`).
+fn local_secrets(template: &Template, locals: &LocalValues) -> crate::secrets_manager::Secrets {
+    let value = serde_json::json!({ "secret": locals.secret }).to_string();
+    let secrets = template
+        .resources_of_type("AWS::SecretsManager::Secret")
+        .map(|(id, _)| {
+            (format!("arn:aws:secretsmanager:{}:{}:secret:{id}", locals.region, locals.account_id), value.clone())
+        })
+        .collect();
+    crate::secrets_manager::Secrets { secrets }
+}
+
 /// What the template's intrinsics resolve to locally.
 fn local_values(settings: &Settings, template: &Template, http_port: u16, ws_port: u16) -> LocalValues {
     LocalValues {
@@ -178,6 +192,7 @@ fn local_values(settings: &Settings, template: &Template, http_port: u16, ws_por
         account_id: event::ACCOUNT_ID.into(),
         table_name: settings.table_name.clone(),
         secret: settings.jwt_secret.clone(),
+        aws_endpoint: format!("http://127.0.0.1:{ws_port}"),
         apis: local_apis(template, http_port, ws_port),
     }
 }
@@ -279,6 +294,8 @@ fn function_spec(
     set("AWS_SECRET_ACCESS_KEY", "local".into());
     set("AWS_SESSION_TOKEN", "local".into());
     set("DYNAMODB_ENDPOINT", dynamodb.into());
+    // GetSecretValue is served on the WebSocket port, beside `@connections`.
+    set("SECRETS_MANAGER_ENDPOINT", locals.aws_endpoint.clone());
     set("_HANDLER", "bootstrap".into());
     set("LAMBDA_TASK_ROOT", settings.bin_dir.display().to_string());
     set("TZ", ":UTC".into());

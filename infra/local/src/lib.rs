@@ -15,6 +15,7 @@ pub mod management;
 pub mod moto;
 pub mod routes;
 pub mod runtime_api;
+pub mod secrets_manager;
 pub mod settings;
 pub mod socket;
 pub mod stream_records;

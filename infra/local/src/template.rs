@@ -44,6 +44,8 @@ pub struct LocalValues {
     pub table_name: String,
     /// Every `{{resolve:secretsmanager:...}}` (the template's only secret is the JWT key).
     pub secret: String,
+    /// Where the AWS APIs the functions call are served (Secrets Manager; `@connections` too).
+    pub aws_endpoint: String,
     /// The APIs served locally.
     pub apis: Vec<LocalApi>,
 }
@@ -283,6 +285,17 @@ impl Template {
                 self.resolve_ref(tagged.value.as_str().ok_or("!Ref takes a name")?, locals)?
             }
             Value::Tagged(tagged) if tagged.tag == "Sub" => return self.resolve_sub(&tagged.value, locals),
+            Value::Tagged(tagged) if tagged.tag == "Select" => {
+                let (index, list) = match tagged.value.as_sequence().map(Vec::as_slice) {
+                    Some([index, list]) => (index, list),
+                    _ => return Err("!Select takes [index, list]".into()),
+                };
+                let index: usize = self.resolve(index, locals)?.parse().map_err(|_| "!Select takes a number index")?;
+                let list = self.resolve_list(list, locals)?;
+                list.get(index)
+                    .cloned()
+                    .ok_or_else(|| format!("!Select index {index} is past the list's {}", list.len()))?
+            }
             Value::Mapping(m) if m.len() == 1 && value.get("Ref").is_some() => {
                 self.resolve_ref(value.get("Ref").and_then(Value::as_str).ok_or("Ref takes a name")?, locals)?
             }
@@ -293,6 +306,21 @@ impl Template {
             other => return Err(format!("{other:?} is not supported locally")),
         };
         resolve_dynamic_references(&text, locals)
+    }
+
+    /// A list: literal items, or `!Split [delimiter, string]`.
+    fn resolve_list(&self, value: &Value, locals: &LocalValues) -> Result<Vec<String>, String> {
+        match value {
+            Value::Sequence(items) => items.iter().map(|item| self.resolve(item, locals)).collect(),
+            Value::Tagged(tagged) if tagged.tag == "Split" => match tagged.value.as_sequence().map(Vec::as_slice) {
+                Some([delimiter, text]) => {
+                    let delimiter = self.resolve(delimiter, locals)?;
+                    Ok(self.resolve(text, locals)?.split(delimiter.as_str()).map(str::to_string).collect())
+                }
+                _ => Err("!Split takes [delimiter, string]".into()),
+            },
+            other => Err(format!("{other:?} is not a list the local stack resolves")),
+        }
     }
 
     fn resolve_ref(&self, name: &str, locals: &LocalValues) -> Result<String, String> {

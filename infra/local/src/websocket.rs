@@ -8,7 +8,7 @@ use crate::functions::Pool;
 use crate::http_gateway::envelope;
 use crate::ws_event::{self, Answer, ConnectionContext};
 use crate::ws_routes::{WsApi, WsRoute};
-use crate::{management, socket};
+use crate::{management, secrets_manager, socket};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -35,6 +35,8 @@ pub struct WsGateway {
     pub max_lifetime: Duration,
     /// Added before every `@connections` request (`WS_POST_LATENCY_MS`).
     pub post_latency: Duration,
+    /// Secrets Manager's `GetSecretValue`, on the same port (`SECRETS_MANAGER_ENDPOINT`).
+    pub secrets: secrets_manager::Secrets,
     pub port: u16,
 }
 
@@ -60,6 +62,9 @@ impl WsGateway {
         if let Some((_, id)) = req.uri().path().split_once("/@connections/") {
             let id = percent_encoding::percent_decode_str(id).decode_utf8_lossy().into_owned();
             return management::handle(&self, req, &id).await;
+        }
+        if secrets_manager::is_call(&req) {
+            return secrets_manager::handle(&self.secrets, req).await;
         }
         let path = req.uri().path().to_string();
         let refuse = |status: StatusCode, message: &str| {

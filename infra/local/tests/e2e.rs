@@ -598,12 +598,35 @@ fn every_functions_environment_resolves_from_the_template() {
     let specs = local_stack::gateway::function_specs(&settings, "http://127.0.0.1:1", 3000, 3001).unwrap();
     let template = Template::load(&local_stack::project_root().join("template.yaml")).unwrap();
     assert_eq!(specs.len(), template.functions().len());
+    // The JWT key is in no function's environment: the functions that sign or check tokens
+    // read it from Secrets Manager at cold start (served on the WebSocket port locally).
+    let with_tokens = [
+        "auth-register",
+        "auth-login",
+        "users-list",
+        "users-get",
+        "conversations-list",
+        "conversations-create",
+        "conversations-history",
+        "conversations-connect",
+        "messages-send",
+        "ws-connect",
+    ];
     for spec in &specs {
-        assert_eq!(spec.env["JWT_SECRET"], secret, "{}", spec.binary);
+        assert!(spec.env.values().all(|v| !v.contains(&secret)), "{}: the key is in the environment", spec.binary);
         assert_eq!(spec.env["DYNAMODB_ENDPOINT"], "http://127.0.0.1:1");
+        assert_eq!(spec.env["SECRETS_MANAGER_ENDPOINT"], "http://127.0.0.1:3001");
         assert!(spec.env.contains_key("TABLE_NAME"));
+        let id = spec.env.get("JWT_SECRET_ID").map(String::as_str);
+        if with_tokens.contains(&spec.binary.as_str()) {
+            assert_eq!(id, Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:JwtSecret"), "{}", spec.binary);
+        } else {
+            assert_eq!(id, None, "{} never sees a token, it gets no key", spec.binary);
+        }
     }
     let ai = specs.iter().find(|s| s.binary == "ai-reply").expect("ai-reply");
+    // ModelId defaults to "": the Region's Nova Lite inference profile (us-east-1 locally).
+    assert_eq!(ai.env["AI_MODEL_ID"], "us.amazon.nova-lite-v1:0");
     // OpenAiApiKeySecret defaults to "", so HasOpenAiApiKey is false and the key is not set.
     assert!(!ai.env.contains_key("OPENAI_API_KEY"), "{:?}", ai.env.keys());
     assert!(ai.env["WEBSOCKET_ENDPOINT"].starts_with("http://127.0.0.1:3001"), "{}", ai.env["WEBSOCKET_ENDPOINT"]);

@@ -4,5 +4,5 @@ mod hs256;
 mod password;
 mod token;
 
-pub use password::{PasswordCheck, hash_password, verify_password};
+pub use password::{PasswordCheck, Passwords, hash_password, verify_password};
 pub use token::{Claims, TokenKeys};

@@ -38,6 +38,40 @@ pub fn verify_password(password: &str, stored: Option<&str>) -> PasswordCheck {
     if ok && known { PasswordCheck::Match } else { PasswordCheck::Mismatch }
 }
 
+/// Hashing and checking off the async workers (argon2 is deliberately slow), counting every
+/// check: the count is how tests prove that a login for an unknown email did the same work as
+/// one with a wrong password. One per `App`, so parallel tests do not share it.
+#[derive(Debug, Clone, Default)]
+pub struct Passwords {
+    checks: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Passwords {
+    pub async fn hash(&self, password: Password) -> Result<String, crate::ApiError> {
+        tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(crate::ApiError::internal)?
+            .map_err(crate::ApiError::internal)
+    }
+
+    /// [`verify_password`]: a full argon2 verification whether or not `stored` is known.
+    pub async fn verify(&self, password: String, stored: Option<String>) -> Result<PasswordCheck, crate::ApiError> {
+        let checks = self.checks.clone();
+        tokio::task::spawn_blocking(move || {
+            let check = verify_password(&password, stored.as_deref());
+            checks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            check
+        })
+        .await
+        .map_err(crate::ApiError::internal)
+    }
+
+    /// How many verifications ran to the end.
+    pub fn checks(&self) -> u64 {
+        self.checks.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,7 +31,9 @@ const ALGORITHM: Algorithm = Algorithm::HS256;
 const LEEWAY_SECONDS: u64 = 30;
 
 impl TokenKeys {
-    pub fn from_config(config: &Config) -> Self {
+    /// Keys for `secret` (at least 32 bytes, [`crate::config::check_secret`]) with the issuer,
+    /// audience and lifetime of `config`.
+    pub fn new(secret: &[u8], config: &Config) -> Self {
         super::hs256::install();
         let mut validation = Validation::new(ALGORITHM);
         validation.set_issuer(&[&config.jwt_issuer]);
@@ -41,8 +43,8 @@ impl TokenKeys {
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECONDS;
         Self {
-            encoding: EncodingKey::from_secret(&config.jwt_secret),
-            decoding: DecodingKey::from_secret(&config.jwt_secret),
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
             validation,
             header: Header::new(ALGORITHM),
             issuer: config.jwt_issuer.clone(),
@@ -100,7 +102,7 @@ mod tests {
             _ => None,
         })
         .unwrap();
-        TokenKeys::from_config(&config)
+        TokenKeys::new(config.jwt_secret.as_deref().unwrap(), &config)
     }
 
     #[test]

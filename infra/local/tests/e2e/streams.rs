@@ -116,6 +116,7 @@ fn the_templates_ai_trigger_and_its_filter() {
         account_id: "123456789012".into(),
         table_name: "chat-local".into(),
         secret: "s".repeat(40),
+        aws_endpoint: "http://127.0.0.1:1".into(),
         apis: Vec::new(),
     };
     let (sources, skipped) = StreamSource::from_template(&template, &locals).unwrap();
@@ -130,7 +131,9 @@ fn the_templates_ai_trigger_and_its_filter() {
     let number = |key: &str| props[key].as_u64();
     assert_eq!(Some(source.batch_size as u64), number("BatchSize"));
     assert_eq!(source.max_retries.map(u64::from), number("MaximumRetryAttempts"));
-    assert_eq!(source.parallelization as u64, number("ParallelizationFactor").unwrap_or(1));
+    // `!Ref AiReplyParallelization`: the parameter's default.
+    let parallelization = yaml["Parameters"]["AiReplyParallelization"]["Default"].as_u64();
+    assert_eq!(Some(source.parallelization as u64), parallelization);
     assert_eq!(source.bisect, props["BisectBatchOnFunctionError"].as_bool().unwrap_or(false));
     assert!(source.report_failures);
     let fixture = |name: &str| -> Vec<Value> {

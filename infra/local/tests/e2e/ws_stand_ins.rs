@@ -330,6 +330,7 @@ fn ws_route_table_is_the_templates() {
         account_id: "123456789012".into(),
         table_name: "chat-local".into(),
         secret: "s".repeat(40),
+        aws_endpoint: "http://127.0.0.1:1".into(),
         apis: Vec::new(),
     };
     let api = WsApi::from_template(&Template::parse(&text).unwrap(), &locals).unwrap().expect("a WebSocket API");
