@@ -266,6 +266,22 @@ async fn the_model_gets_the_bounded_recent_history() {
     assert_eq!(world.history().await.len(), 6);
 }
 
+/// A model may take longer than 5 s to send its first token. The SDK's stalled-stream
+/// protection (aws-sdk-rust#1287: `ThroughputBelowMinimum` after 5 s without data) must not cut
+/// it off: the reply arrives whole, in one attempt.
+#[tokio::test]
+async fn a_model_slow_to_send_its_first_token_is_waited_for() {
+    let world = World::new().await;
+    let bedrock = FakeBedrock::start().await;
+    bedrock.reply_slow_first_token(std::time::Duration::from_secs(7), &["worth", " the wait"]);
+    let agent = bedrock_agent(&bedrock, &[("AI_MAX_ATTEMPTS", "1")]).await;
+    let (_, event) = world.say("take your time").await;
+    assert_eq!(world.deliver(&agent, event).await, Vec::<String>::new());
+    let history = world.history().await;
+    assert_eq!(history.last().unwrap()["message"], "worth the wait", "{history:?}");
+    assert_eq!(bedrock.requests().len(), 1, "one attempt");
+}
+
 #[tokio::test]
 async fn bedrock_throttling_is_retried_then_succeeds() {
     let world = World::new().await;

@@ -5,7 +5,8 @@
 
 use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -27,12 +28,20 @@ pub struct Canned {
     pub body: Vec<u8>,
     /// Held this long before answering (to overlap concurrent deliveries, or to time out).
     pub delay: Duration,
+    /// Held this long after the status and headers, before the body's first byte (a model
+    /// that is slow to send its first token).
+    pub body_delay: Duration,
 }
 
 impl Canned {
     pub fn new(status: u16, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> Self {
         let headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Self { status, headers, body: body.into(), delay: Duration::ZERO }
+        Self { status, headers, body: body.into(), delay: Duration::ZERO, body_delay: Duration::ZERO }
+    }
+
+    pub fn body_delayed(mut self, delay: Duration) -> Self {
+        self.body_delay = delay;
+        self
     }
 
     pub fn delayed(mut self, delay: Duration) -> Self {
@@ -111,7 +120,10 @@ impl Drop for FakeServer {
     }
 }
 
-async fn answer(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn answer(
+    state: Arc<Mutex<State>>,
+    req: Request<Incoming>,
+) -> Result<Response<BoxBody<Bytes, Infallible>>, Infallible> {
     let method = req.method().to_string();
     let path = percent_decode(req.uri().path());
     let headers = req
@@ -134,7 +146,18 @@ async fn answer(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp
     for (name, value) in &canned.headers {
         builder = builder.header(name, value);
     }
-    Ok(builder.body(Full::new(Bytes::from(canned.body))).expect("canned responses are valid"))
+    let body = if canned.body_delay.is_zero() {
+        Full::new(Bytes::from(canned.body)).boxed()
+    } else {
+        // Headers now, the body once the delay has passed.
+        let (delay, bytes) = (canned.body_delay, Bytes::from(canned.body));
+        let chunk = futures::stream::once(async move {
+            tokio::time::sleep(delay).await;
+            Ok::<_, Infallible>(hyper::body::Frame::data(bytes))
+        });
+        StreamBody::new(chunk).boxed()
+    };
+    Ok(builder.body(body).expect("canned responses are valid"))
 }
 
 fn percent_decode(path: &str) -> String {
@@ -190,6 +213,12 @@ impl FakeBedrock {
     /// Like [`FakeBedrock::reply`], held `delay` before answering.
     pub fn reply_after(&self, delay: Duration, deltas: &[&str]) -> &Self {
         self.server.push(converse_stream(deltas, None).delayed(delay));
+        self
+    }
+
+    /// Like [`FakeBedrock::reply`], with the headers at once and the first event `delay` later.
+    pub fn reply_slow_first_token(&self, delay: Duration, deltas: &[&str]) -> &Self {
+        self.server.push(converse_stream(deltas, None).body_delayed(delay));
         self
     }
 

@@ -12,22 +12,31 @@ pub async fn jwt_key(sdk: &aws_config::SdkConfig, config: &Config) -> Result<Opt
         return Ok(Some(key.clone()));
     }
     let Some(id) = &config.jwt_secret_id else { return Ok(None) };
+    let text = secret_string(sdk, config.secrets_manager_endpoint.as_deref(), "JWT_SECRET_ID", id).await?;
+    check_secret("JWT_SECRET_ID", key_from_secret_string(&text).into_bytes()).map(Some)
+}
+
+/// The `SecretString` of the secret `id` (named by the variable `source`), read once at cold
+/// start. Errors name the secret and what went wrong, never a value.
+pub async fn secret_string(
+    sdk: &aws_config::SdkConfig,
+    endpoint: Option<&str>,
+    source: &'static str,
+    id: &str,
+) -> Result<String, ConfigError> {
     let mut builder = aws_sdk_secretsmanager::config::Builder::from(sdk);
-    if let Some(endpoint) = &config.secrets_manager_endpoint {
+    if let Some(endpoint) = endpoint {
         builder = builder.endpoint_url(endpoint);
     }
     let client = aws_sdk_secretsmanager::Client::from_conf(builder.build());
     let answer = client.get_secret_value().secret_id(id).send().await.map_err(|e| {
-        // The error names the secret and what went wrong, never a value.
-        ConfigError::Invalid(
-            "JWT_SECRET_ID",
-            format!("GetSecretValue on {id} failed: {}", aws_smithy_types::error::display::DisplayErrorContext(&e)),
-        )
+        let why = aws_smithy_types::error::display::DisplayErrorContext(&e);
+        ConfigError::Invalid(source, format!("GetSecretValue on {id} failed: {why}"))
     })?;
-    let text = answer
+    answer
         .secret_string()
-        .ok_or_else(|| ConfigError::Invalid("JWT_SECRET_ID", format!("{id} has no SecretString")))?;
-    check_secret("JWT_SECRET_ID", key_from_secret_string(text).into_bytes()).map(Some)
+        .map(str::to_string)
+        .ok_or_else(|| ConfigError::Invalid(source, format!("{id} has no SecretString")))
 }
 
 /// The template generates `{"secret": "<64 characters>"}`; a plain string is the key itself.

@@ -3,6 +3,7 @@
 
 use super::{AiConfig, ModelError, ModelRequest, Role};
 use aws_sdk_bedrockruntime::Client;
+use aws_sdk_bedrockruntime::config::StalledStreamProtectionConfig;
 use aws_sdk_bedrockruntime::config::retry::RetryConfig;
 use aws_sdk_bedrockruntime::error::{DisplayErrorContext, SdkError};
 use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamError;
@@ -21,8 +22,15 @@ pub struct BedrockModel {
 impl BedrockModel {
     /// The client comes from the shared SDK configuration (region, credentials), with the SDK's
     /// own retries off: the reply flow retries, and must know which attempt streamed what.
+    ///
+    /// Stalled-stream protection is off, on purpose: a model may think for longer than its 5 s
+    /// grace period before the first token (aws-sdk-rust#1287 reports it cutting ConverseStream
+    /// off with a custom HTTP client), and the reply flow bounds every attempt itself
+    /// (`AI_TIMEOUT_SECONDS`). `ai::a_model_slow_to_send_its_first_token_is_waited_for` holds it.
     pub fn from_sdk(config: &AiConfig, sdk: &aws_config::SdkConfig) -> Self {
-        let mut builder = aws_sdk_bedrockruntime::config::Builder::from(sdk).retry_config(RetryConfig::disabled());
+        let mut builder = aws_sdk_bedrockruntime::config::Builder::from(sdk)
+            .retry_config(RetryConfig::disabled())
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
         if let Some(endpoint) = &config.bedrock_endpoint {
             builder = builder.endpoint_url(endpoint);
         }

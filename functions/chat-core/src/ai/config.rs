@@ -36,8 +36,11 @@ pub struct AiConfig {
     pub bedrock_endpoint: Option<String>,
     /// `OPENAI_BASE_URL`: default `https://api.openai.com/v1`.
     pub openai_base_url: String,
-    /// `OPENAI_API_KEY`: sent as a bearer token when set; never logged.
+    /// `OPENAI_API_KEY`: sent as a bearer token when set; never logged. On AWS it is read at
+    /// cold start from the Secrets Manager secret `OPENAI_API_KEY_SECRET_ID` instead.
     pub openai_api_key: Option<String>,
+    /// `OPENAI_API_KEY_SECRET_ID`: name or ARN of the secret holding the key.
+    pub openai_api_key_secret_id: Option<String>,
     /// `OPENAI_MODEL`: required for `openai` (falls back to `AI_MODEL_ID`).
     pub openai_model: String,
 }
@@ -99,6 +102,7 @@ impl AiConfig {
             bedrock_endpoint: optional("BEDROCK_ENDPOINT"),
             openai_base_url,
             openai_api_key: optional("OPENAI_API_KEY"),
+            openai_api_key_secret_id: optional("OPENAI_API_KEY_SECRET_ID"),
             openai_model,
         })
     }
