@@ -640,3 +640,27 @@ async fn dynamodb_down_reports_the_record_for_a_retry() {
     assert!(bedrock.requests().is_empty());
     assert_eq!(world.frames().len(), pushed, "pushed while DynamoDB was down: {:?}", world.frames());
 }
+
+/// The reply streamed in, then storing it failed (DynamoDB went away mid-reply): the user, who
+/// saw the deltas, gets the 503 error frame at once (from the sockets listed before, since
+/// DynamoDB may be what failed), and the trigger is reported failed so Lambda retries it.
+#[tokio::test]
+async fn a_reply_that_streamed_but_could_not_be_stored_tells_the_user() {
+    let world = World::new().await;
+    let bedrock = FakeBedrock::start().await;
+    bedrock.reply_after(Duration::from_secs(1), &["almost", " there"]);
+    let agent = bedrock_agent(&bedrock, &[("AI_MAX_ATTEMPTS", "1")]).await;
+    let (asked, event) = world.say("are you there?").await;
+    let (client, table) = (world.env.client.clone(), world.env.table.clone());
+    let outage = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        client.delete_table().table_name(table).send().await.expect("the table goes away");
+    });
+    let failures = world.deliver(&agent, event).await;
+    outage.await.unwrap();
+    assert_eq!(failures.len(), 1, "the trigger is retried");
+    let frames = world.frames();
+    assert_eq!(deltas(&frames, &world.conversation, &asked), "almost there");
+    assert_unavailable_frames(&frames, &world.conversation, &asked);
+    assert_eq!(frames.last().unwrap()["type"], "error", "{frames:?}");
+}

@@ -15,6 +15,7 @@ mod logs;
 mod messages_send;
 mod openapi;
 mod realtime;
+mod redelivery;
 mod round_trips;
 mod route_fallback;
 mod users_get;

@@ -5,11 +5,11 @@ use crate::domain::{ClientMessageId, ConnectionId, ConversationId, MessageId, Me
 use crate::realtime::{FanOut, Realtime, frames};
 use crate::store::connections::SubscriberItem;
 use crate::store::items::ConversationItem;
-use crate::store::messages::Posted;
+use crate::store::messages::{DELIVERY_LEASE_MS, Posted, Replay, now_ms};
 use crate::views::MessageView;
 use crate::{ApiError, ApiResult, App};
 use serde::Serialize;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Serialize)]
 pub struct Sent {
@@ -60,8 +60,9 @@ pub async fn send_message(
 /// Stores the message (at most once per `client_message_id`) and pushes it to every connection
 /// registered on the conversation, the sender's included. `sender` is an authenticated
 /// participant. The subscriber Query runs alongside the write, so a send costs two sequential
-/// round trips plus the posts. Delivery problems are logged, never returned; a replay of a
-/// stored message returns it and pushes nothing.
+/// round trips plus the posts (and, with a `client_message_id`, one more to record that the
+/// message was delivered). Delivery problems are logged, never returned. A replay of a stored
+/// message returns it, and pushes it only if no attempt delivered it ([`redeliver`]).
 pub async fn send_in(
     app: &App,
     conversation: &ConversationItem,
@@ -84,7 +85,12 @@ pub async fn send_in(
     let mut timings = SendTimings { store_ms: stored_in.as_secs_f64() * 1000.0, fan_out: None };
     let message = match posted? {
         Posted::Stored(message) => message,
-        Posted::Replayed(view) => return Ok((view.into(), timings)),
+        Posted::Replayed(view, replay) => {
+            if let (Some(client), Some(realtime)) = (client_message_id, &app.realtime) {
+                redeliver(app, realtime, conversation, sender, client, &view, replay).await;
+            }
+            return Ok((view.into(), timings));
+        }
     };
     let view = message.view();
     match listed {
@@ -97,8 +103,69 @@ pub async fn send_in(
         Some((_, Err(err), _)) => tracing::warn!(conversation_id = %id, error = %err, "could not list subscribers"),
         None => {}
     }
+    if let (Some(client), Some(_)) = (client_message_id, &timings.fan_out) {
+        // Unrecorded, a retry after the lease would push it again (clients dedupe by id).
+        if let Err(err) = app.store.mark_delivered(id, sender, client).await {
+            tracing::warn!(conversation_id = %id, error = %err, "could not record the delivery");
+        }
+    }
     Ok((view.into(), timings))
 }
+
+/// A retry found its message stored. Unless it was delivered, wait for the attempt holding the
+/// delivery (the one that stored it, still posting) to finish; if that attempt's lease lapses
+/// undelivered (its answer was lost, or it died), take the delivery over and push. Exactly one
+/// attempt pushes: taking over is a conditional write. Copies sent at once therefore push once,
+/// and a retry of a send whose answer was lost delivers the message.
+async fn redeliver(
+    app: &App,
+    realtime: &Realtime,
+    conversation: &ConversationItem,
+    sender: UserId,
+    client: ClientMessageId,
+    view: &MessageView,
+    mut replay: Replay,
+) {
+    let id = conversation.conversation_id;
+    let give_up = Instant::now() + Duration::from_millis(DELIVERY_LEASE_MS as u64 + 1_000);
+    loop {
+        let Replay::Pending { lease_until_ms } = replay else { return };
+        let wait = lease_until_ms - now_ms();
+        if wait <= 0 {
+            match app.store.take_delivery(id, sender, client).await {
+                Ok(true) => {
+                    let subscribers = match app.store.subscribers(id).await {
+                        Ok(subscribers) => subscribers,
+                        Err(err) => {
+                            return tracing::warn!(conversation_id = %id, error = %err, "could not list subscribers");
+                        }
+                    };
+                    if push_message(app, realtime, id, subscribers, view).await.is_some()
+                        && let Err(err) = app.store.mark_delivered(id, sender, client).await
+                    {
+                        tracing::warn!(conversation_id = %id, error = %err, "could not record the delivery");
+                    }
+                    return;
+                }
+                Ok(false) => {} // another retry took it: read again
+                Err(err) => {
+                    return tracing::warn!(conversation_id = %id, error = %err, "could not take the delivery over");
+                }
+            }
+        } else if Instant::now() + Duration::from_millis(wait as u64) > give_up {
+            return;
+        } else {
+            tokio::time::sleep(Duration::from_millis((wait as u64).min(REDELIVERY_POLL_MS))).await;
+        }
+        replay = match app.store.delivery(id, sender, client).await {
+            Ok(replay) => replay,
+            Err(err) => return tracing::warn!(conversation_id = %id, error = %err, "could not read the delivery"),
+        };
+    }
+}
+
+/// How often a waiting retry looks again whether the message was delivered.
+const REDELIVERY_POLL_MS: u64 = 200;
 
 /// Pushes a stored message to `subscribers` as a `message` frame (also the AI agent's replies).
 /// Delivery problems are logged, never returned.

@@ -137,7 +137,17 @@ async fn answer_claimed(
             return Ok(Outcome::ModelFailed);
         }
     };
-    let Some(reply) = app.store.store_reply(conversation, claim, text).await? else {
+    let stored = match app.store.store_reply(conversation, claim, text).await {
+        Ok(stored) => stored,
+        Err(err) => {
+            // The user may have watched the reply stream in: say it did not arrive, with the
+            // sockets listed before (DynamoDB may be what failed). The trigger is retried, and
+            // a later attempt that stores the reply pushes it whole.
+            notify(app, id, message.message_id, message.sender_id, subscribers).await;
+            return Err(err);
+        }
+    };
+    let Some(reply) = stored else {
         tracing::warn!(conversation_id = %id, reply_to = %message.message_id, "reply claim lost to a later delivery; reply dropped");
         return Ok(Outcome::ClaimLost);
     };
@@ -234,9 +244,21 @@ async fn push_deltas(
 
 /// Tells the author's sockets on this conversation that no reply is coming.
 async fn notify_failure(app: &App, conversation: ConversationId, reply_to: MessageId, user: UserId) {
+    if app.realtime.is_some() {
+        notify(app, conversation, reply_to, user, subscribers_now(app, conversation).await).await;
+    }
+}
+
+/// Pushes the 503 `error` frame to the author's sockets among `subscribers`.
+async fn notify(
+    app: &App,
+    conversation: ConversationId,
+    reply_to: MessageId,
+    user: UserId,
+    subscribers: Vec<SubscriberItem>,
+) {
     let Some(realtime) = &app.realtime else { return };
-    let mine: Vec<SubscriberItem> =
-        subscribers_now(app, conversation).await.into_iter().filter(|s| s.user_id == user).collect();
+    let mine: Vec<SubscriberItem> = subscribers.into_iter().filter(|s| s.user_id == user).collect();
     if mine.is_empty() {
         return;
     }

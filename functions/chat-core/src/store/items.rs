@@ -172,7 +172,8 @@ impl MessageItem {
     }
 }
 
-/// Remembers which message a `client_message_id` produced.
+/// Remembers which message a `client_message_id` produced, and whether it reached the sockets:
+/// a retry of a send whose answer was lost delivers the message if nobody did.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IdempotencyItem {
     #[serde(rename = "PK")]
@@ -182,4 +183,11 @@ pub struct IdempotencyItem {
     pub message_id: MessageId,
     pub message: String,
     pub timestamp: String,
+    /// Set once the message was pushed to its conversation's sockets.
+    #[serde(default)]
+    pub delivered: bool,
+    /// Epoch milliseconds until which one attempt holds the delivery: the storing attempt from
+    /// its write on, or a retry that took it over after it lapsed.
+    #[serde(default)]
+    pub delivery_lease_ms: i64,
 }

@@ -7,13 +7,34 @@ use crate::domain::{ClientMessageId, ConversationId, MessageId, MessageText, Use
 use crate::error::ApiError;
 use crate::paging::{MAX_PAGE_BYTES, fit_to_budget};
 use crate::views::MessageView;
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 pub enum Posted {
     /// Newly stored: push it.
     Stored(MessageItem),
-    /// A retry of a message already stored: answer with it, push nothing.
-    Replayed(MessageView),
+    /// A retry of a message already stored: answer with it; push it only if it was not
+    /// delivered ([`Store::take_delivery`]).
+    Replayed(MessageView, Replay),
+}
+
+/// Where a replayed message's delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    Delivered,
+    /// Not delivered yet: another attempt holds the delivery until then (epoch ms), or held it.
+    Pending {
+        lease_until_ms: i64,
+    },
+}
+
+/// How long the attempt that stored a message holds its delivery: longer than a send's posts
+/// take (bounded by the Management API's timeouts), shorter than a client's patience.
+pub const DELIVERY_LEASE_MS: i64 = 5_000;
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -76,6 +97,8 @@ impl Store {
                 message_id: id,
                 message: message.message.clone(),
                 timestamp: message.timestamp.clone(),
+                delivered: false,
+                delivery_lease_ms: now_ms() + DELIVERY_LEASE_MS,
             }
         });
 
@@ -170,12 +193,88 @@ impl Store {
         if claim.message != text {
             return Err(ApiError::Conflict("client_message_id was already used for a different message".into()));
         }
-        Ok(Posted::Replayed(MessageView {
-            message_id: claim.message_id,
-            sender_id: sender,
-            message: claim.message,
-            timestamp: claim.timestamp,
-        }))
+        let replay = if claim.delivered {
+            Replay::Delivered
+        } else {
+            Replay::Pending { lease_until_ms: claim.delivery_lease_ms }
+        };
+        Ok(Posted::Replayed(
+            MessageView {
+                message_id: claim.message_id,
+                sender_id: sender,
+                message: claim.message,
+                timestamp: claim.timestamp,
+            },
+            replay,
+        ))
+    }
+
+    /// Where the delivery of the message a `client_message_id` stored stands (a fresh read).
+    pub async fn delivery(
+        &self,
+        conversation: ConversationId,
+        sender: UserId,
+        client: ClientMessageId,
+    ) -> Result<Replay, ApiError> {
+        let claim: Option<IdempotencyItem> =
+            self.get("get idempotency claim", &keys::idempotency(conversation, sender, client)).await?;
+        let claim = claim.ok_or_else(|| ApiError::internal("idempotency claim vanished"))?;
+        Ok(if claim.delivered {
+            Replay::Delivered
+        } else {
+            Replay::Pending { lease_until_ms: claim.delivery_lease_ms }
+        })
+    }
+
+    /// Takes over the delivery of a stored message whose lease lapsed undelivered: `true` when
+    /// this attempt now holds it (a conditional write, so exactly one attempt wins).
+    pub async fn take_delivery(
+        &self,
+        conversation: ConversationId,
+        sender: UserId,
+        client: ClientMessageId,
+    ) -> Result<bool, ApiError> {
+        let now = now_ms();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::idempotency(conversation, sender, client))?))
+            .update_expression("SET delivery_lease_ms = :until")
+            .condition_expression(
+                "attribute_exists(PK) AND (attribute_not_exists(delivered) OR delivered = :no) AND \
+                 (attribute_not_exists(delivery_lease_ms) OR delivery_lease_ms < :now)",
+            )
+            .expression_attribute_values(":until", n(now + DELIVERY_LEASE_MS))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(sdk_error("take message delivery", err)),
+        }
+    }
+
+    /// Records that the message a `client_message_id` stored reached the sockets.
+    pub async fn mark_delivered(
+        &self,
+        conversation: ConversationId,
+        sender: UserId,
+        client: ClientMessageId,
+    ) -> Result<(), ApiError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::idempotency(conversation, sender, client))?))
+            .update_expression("SET delivered = :yes")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| sdk_error("mark message delivered", err))
     }
 
     /// One page of history. Message sort keys are `MSG#<uuid v7>`; the range stays inside the
@@ -225,4 +324,12 @@ impl Store {
         }
         Ok(History { messages, more })
     }
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn is_condition_failure<R>(err: &SdkError<UpdateItemError, R>) -> bool {
+    matches!(err, SdkError::ServiceError(e) if e.err().is_conditional_check_failed_exception())
 }

@@ -154,7 +154,7 @@ impl Store {
             .await?
         {
             Some(Posted::Stored(message)) => Ok(Some(message)),
-            Some(Posted::Replayed(_)) => Err(ApiError::internal("store reply: replayed without a client id")),
+            Some(Posted::Replayed(..)) => Err(ApiError::internal("store reply: replayed without a client id")),
             None => Ok(None),
         }
     }
