@@ -273,7 +273,7 @@ async fn subscribers(gw: &Gateway, conversation: &str) -> HashSet<String> {
         .expression_attribute_values(":conn", AttributeValue::S("CONN#".into()))
         .send()
         .await
-        .expect("moto answers");
+        .expect("DynamoDB answers");
     found.items().iter().filter_map(|i| i.get("connection_id")?.as_s().ok().cloned()).collect()
 }
 
@@ -308,7 +308,7 @@ async fn plant_stale_subscriber(gw: &Gateway, conversation: &str, user: &str) ->
         for (name, value) in item {
             put = put.item(name, value);
         }
-        put.send().await.expect("moto stores the item");
+        put.send().await.expect("DynamoDB stores the item");
     }
     id
 }
