@@ -20,8 +20,17 @@ pub struct LocalDynamoDb {
 
 impl LocalDynamoDb {
     /// Serves on 127.0.0.1:`port` (0: any free port); `file`: the SQLite database to open or
-    /// create (its directory too), `None`: in memory, gone when stopped.
+    /// create (its directory too), `None`: in memory, gone when stopped. Expired items (TTL) are
+    /// never deleted: see [`LocalDynamoDb::start_with_ttl_sweep`].
     pub fn start(file: Option<&Path>, port: u16) -> Result<Self, String> {
+        Self::start_with_ttl_sweep(file, port, None)
+    }
+
+    /// [`LocalDynamoDb::start`], and every `ttl_sweep` the items whose TTL attribute has passed
+    /// are deleted (with a `REMOVE` stream record by the service, as DynamoDB's TTL does within
+    /// a few days). Each sweep reads every TTL-enabled table, so it is for one table, not the
+    /// hundreds a test run creates.
+    pub fn start_with_ttl_sweep(file: Option<&Path>, port: u16, ttl_sweep: Option<Duration>) -> Result<Self, String> {
         let db = match file {
             Some(path) => {
                 if let Some(dir) = path.parent() {
@@ -56,6 +65,22 @@ impl LocalDynamoDb {
                         Err(e) => return drop(ready_tx.send(Err(e.to_string()))),
                     };
                     let _ = ready_tx.send(Ok(()));
+                    if let Some(every) = ttl_sweep {
+                        let db = db.clone();
+                        tokio::spawn(async move {
+                            let mut tick = tokio::time::interval(every);
+                            tick.tick().await;
+                            loop {
+                                tick.tick().await;
+                                let db = db.clone();
+                                match tokio::task::spawn_blocking(move || db.sweep_ttl()).await {
+                                    Ok(Ok(_)) => {}
+                                    Ok(Err(e)) => eprintln!("local DynamoDB: TTL sweep failed: {e}"),
+                                    Err(e) => eprintln!("local DynamoDB: TTL sweep failed: {e}"),
+                                }
+                            }
+                        });
+                    }
                     let mut signal = stopped.clone();
                     let shutdown = async move {
                         let _ = signal.changed().await;

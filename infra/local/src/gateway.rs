@@ -82,7 +82,8 @@ async fn start(settings: &Settings, children: &Children, local: &mut Option<Loca
         Some(endpoint) => (endpoint.clone(), endpoint.clone()),
         None => {
             let file = settings.data_dir.as_ref().map(|dir| dir.join("dynamodb.sqlite"));
-            let started = LocalDynamoDb::start(file.as_deref(), settings.dynamodb_port).map_err(|e| {
+            let sweep = Some(Duration::from_secs(60));
+            let started = LocalDynamoDb::start_with_ttl_sweep(file.as_deref(), settings.dynamodb_port, sweep).map_err(|e| {
                 let fix = if e.contains("in use") {
                     "set DYNAMODB_PORT to a free port (DYNAMODB_PORT=0: any free port)"
                 } else {
