@@ -172,7 +172,7 @@ async fn refuses_missing_and_bad_tokens() {
 
 /// Found while fuzzing (docs/fuzzing.md): a forged cursor whose position is not one this API
 /// hands out is a 400 before DynamoDB sees it. DynamoDB refuses an empty or over-1024-byte sort
-/// key in `ExclusiveStartKey` with a ValidationException (a 500); moto accepts both.
+/// key in `ExclusiveStartKey` with a ValidationException (a 500); the local stores are laxer.
 #[tokio::test]
 async fn forged_cursor_positions_are_400() {
     let env = TestEnv::new().await;

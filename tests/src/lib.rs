@@ -1,4 +1,4 @@
-//! Test harness: one moto server per test binary, a fresh table per test (created from
+//! Test harness: one local DynamoDB per test binary (dynoxide in memory, or `DYNAMODB_ENDPOINT`), a fresh table per test (created from
 //! `template.yaml`), and helpers that replay API Gateway events through the real handlers.
 
 use aws_sdk_dynamodb::Client;
@@ -6,7 +6,7 @@ use chat_core::App;
 use chat_core::config::Config;
 use chat_core::store::Store;
 use lambda_http::{Body, Request, Response};
-use local_stack::moto::Moto;
+use local_stack::dynamodb::LocalDynamoDb;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -77,15 +77,27 @@ impl Function {
     }
 }
 
-static MOTO: OnceLock<Moto> = OnceLock::new();
+static DYNAMODB: OnceLock<String> = OnceLock::new();
 static TABLE_DEF: OnceCell<local_stack::template::TableDefinition> = OnceCell::const_new();
 
 pub fn root() -> PathBuf {
     local_stack::project_root()
 }
 
-fn moto_endpoint() -> String {
-    MOTO.get_or_init(|| Moto::start(&root(), 0).unwrap_or_else(|e| panic!("{e}"))).endpoint()
+/// `DYNAMODB_ENDPOINT` when set (any DynamoDB-compatible server), else dynoxide served in this
+/// process, in memory, for as long as the test binary runs.
+fn dynamodb_endpoint() -> String {
+    DYNAMODB
+        .get_or_init(|| match std::env::var("DYNAMODB_ENDPOINT").ok().filter(|e| !e.is_empty()) {
+            Some(endpoint) => endpoint,
+            None => {
+                let local = LocalDynamoDb::start(None, 0).unwrap_or_else(|e| panic!("{e}"));
+                let endpoint = local.endpoint();
+                std::mem::forget(local);
+                endpoint
+            }
+        })
+        .clone()
 }
 
 /// A response, decoded.
@@ -131,7 +143,7 @@ pub struct User {
     pub token: String,
 }
 
-/// One test's world: its own table on the shared moto server, its own secret.
+/// One test's world: its own table on the shared DynamoDB, its own secret.
 pub struct TestEnv {
     pub app: App,
     pub client: Client,
@@ -145,7 +157,7 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub async fn new() -> Self {
-        let endpoint = moto_endpoint();
+        let endpoint = dynamodb_endpoint();
         let client = local_stack::table::local_client(&endpoint);
         let def = TABLE_DEF
             .get_or_init(|| async {

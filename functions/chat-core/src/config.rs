@@ -7,7 +7,7 @@ use std::env;
 pub struct Config {
     /// `TABLE_NAME`: the single DynamoDB table.
     pub table_name: String,
-    /// `DYNAMODB_ENDPOINT`: only set locally (moto, DynamoDB Local).
+    /// `DYNAMODB_ENDPOINT`: only set locally (the local stack's dynoxide, DynamoDB Local).
     pub dynamodb_endpoint: Option<String>,
     /// The HMAC key that signs and checks tokens, at least 32 bytes (256 bits): `JWT_SECRET`
     /// (locally, tests), or read at cold start from the Secrets Manager secret `JWT_SECRET_ID`

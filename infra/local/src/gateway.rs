@@ -1,11 +1,11 @@
-//! `local-gateway`: starts DynamoDB (moto) and the table, the HTTP API, the WebSocket API and
+//! `local-gateway`: starts DynamoDB (dynoxide, in this process) and the table, the HTTP API, the WebSocket API and
 //! the stream event sources, prints one readiness line, and on SIGINT/SIGTERM/SIGHUP stops every
 //! process it started.
 
+use crate::dynamodb::LocalDynamoDb;
 use crate::event_sources::StreamSource;
 use crate::functions::{Children, FunctionSpec, Pool};
 use crate::http_gateway::{self, Gateway};
-use crate::moto::Moto;
 use crate::routes::RouteTable;
 use crate::settings::Settings;
 use crate::template::{Function, LocalApi, LocalValues, Template};
@@ -34,9 +34,9 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let shutdown = shutdown_signal().map_err(|e| format!("cannot listen for signals: {e}"))?;
     tokio::pin!(shutdown);
     let children = Children::default();
-    let mut moto = None;
+    let mut dynamodb = None;
     let running = tokio::select! {
-        running = start(&settings, &children, &mut moto) => running?,
+        running = start(&settings, &children, &mut dynamodb) => running?,
         signal = &mut shutdown => {
             println!("{signal}: stopping");
             children.stop_all().await;
@@ -53,15 +53,15 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         server.abort();
     }
     children.stop_all().await;
-    drop(moto);
+    drop(dynamodb);
     println!("stopped");
     Ok(())
 }
 
-async fn start(settings: &Settings, children: &Children, moto: &mut Option<Moto>) -> Result<Running, String> {
+async fn start(settings: &Settings, children: &Children, local: &mut Option<LocalDynamoDb>) -> Result<Running, String> {
     let template = Template::load(&settings.template)?;
     let routes = RouteTable::from_template(&template)?;
-    // Ports first: a taken port fails in a moment, before moto's seconds of start-up.
+    // Ports first: a taken port fails before anything else starts.
     let http = bind(settings.http_port, "the HTTP API", "HTTP_PORT").await?;
     let ws = bind(settings.ws_port, "the WebSocket API", "WS_PORT").await?;
     let http_port = http.local_addr().map_err(|e| e.to_string())?.port();
@@ -78,21 +78,21 @@ async fn start(settings: &Settings, children: &Children, moto: &mut Option<Moto>
     needed.extend(sources.iter().map(|s| s.function.clone()));
     let functions = functions_with_binaries(settings, &template, needed)?;
 
-    let dynamodb = match &settings.dynamodb_endpoint {
-        Some(endpoint) => endpoint.clone(),
+    let (dynamodb, described) = match &settings.dynamodb_endpoint {
+        Some(endpoint) => (endpoint.clone(), endpoint.clone()),
         None => {
-            let (root, port) = (crate::project_root(), settings.moto_port);
-            let started =
-                tokio::task::spawn_blocking(move || Moto::start(&root, port)).await.map_err(|e| e.to_string())?;
-            let started = started.map_err(|e| {
+            let file = settings.data_dir.as_ref().map(|dir| dir.join("dynamodb.sqlite"));
+            let sweep = Some(Duration::from_secs(60));
+            let started = LocalDynamoDb::start_with_ttl_sweep(file.as_deref(), settings.dynamodb_port, sweep).map_err(|e| {
                 let fix = if e.contains("in use") {
-                    "set MOTO_PORT to a free port (MOTO_PORT=0: any free port)"
+                    "set DYNAMODB_PORT to a free port (DYNAMODB_PORT=0: any free port)"
                 } else {
-                    "run ./infra/dev (it installs moto into .venv/local), or set DYNAMODB_ENDPOINT to a running DynamoDB"
+                    "check LOCAL_DATA_DIR (./infra/dev --fresh starts empty), or set DYNAMODB_ENDPOINT to a running DynamoDB"
                 };
                 format!("{e}\n  Fix: {fix}")
             })?;
-            moto.insert(started).endpoint()
+            let started = local.insert(started);
+            (started.endpoint(), started.describe())
         }
     };
     let client = table::local_client(&dynamodb);
@@ -101,8 +101,10 @@ async fn start(settings: &Settings, children: &Children, moto: &mut Option<Moto>
         tokio::time::timeout(Duration::from_secs(30), table::ensure_table(&client, &settings.table_name, &definition))
             .await
             .map_err(|_| format!("DynamoDB at {dynamodb} did not answer within 30 s"))?
-            .map_err(|e| format!("{e} at {dynamodb}\n  Fix: check DYNAMODB_ENDPOINT, or unset it to use moto"))?;
-    println!("table {} {} at {dynamodb}", settings.table_name, if created { "created" } else { "exists, reused" });
+            .map_err(|e| {
+                format!("{e} at {dynamodb}\n  Fix: check DYNAMODB_ENDPOINT, or unset it to use the local DynamoDB")
+            })?;
+    println!("table {} {} at {described}", settings.table_name, if created { "created" } else { "exists, reused" });
 
     let mut pools = HashMap::new();
     let mut unresolved: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
@@ -289,7 +291,7 @@ fn function_spec(
     set("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023".into());
     set("AWS_REGION", REGION.into());
     set("AWS_DEFAULT_REGION", REGION.into());
-    // Throwaway credentials: moto accepts anything, and none of a developer's leak in.
+    // Throwaway credentials: the local DynamoDB accepts anything, and none of a developer's leak in.
     set("AWS_ACCESS_KEY_ID", "local".into());
     set("AWS_SECRET_ACCESS_KEY", "local".into());
     set("AWS_SESSION_TOKEN", "local".into());

@@ -1,10 +1,11 @@
 //! The pieces of the local stack that tests share with `./infra/dev`: reading `template.yaml`,
-//! running moto as the local DynamoDB, and creating the table the template declares; and
+//! serving the local DynamoDB (dynoxide), and creating the table the template declares; and
 //! `local-gateway`, the local API Gateway (HTTP and WebSocket APIs), Lambda and its DynamoDB
 //! stream event sources (docs/local-stack.md).
 
 pub mod connections;
 pub mod cors;
+pub mod dynamodb;
 pub mod event;
 pub mod event_sources;
 pub mod filter;
@@ -12,7 +13,6 @@ pub mod functions;
 pub mod gateway;
 pub mod http_gateway;
 pub mod management;
-pub mod moto;
 pub mod routes;
 pub mod runtime_api;
 pub mod secrets_manager;

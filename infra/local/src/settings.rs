@@ -39,13 +39,19 @@ pub struct Settings {
     /// `WS_POST_LATENCY_MS` (0): every `@connections` request waits this long first, a stand-in
     /// for the network round trip a function pays per post on AWS (for benchmarks).
     pub ws_post_latency: Duration,
-    /// `DYNAMODB_ENDPOINT`: an already running DynamoDB; unset = start moto.
+    /// `DYNAMODB_ENDPOINT`: an already running DynamoDB; unset = serve the local one (dynoxide,
+    /// in this process).
     pub dynamodb_endpoint: Option<String>,
-    /// `MOTO_PORT` (0 = any free port).
-    pub moto_port: u16,
+    /// `DYNAMODB_PORT` (0 = any free port): where the local DynamoDB listens.
+    pub dynamodb_port: u16,
+    /// `LOCAL_DATA_DIR`: where the local DynamoDB's data (`dynamodb.sqlite`) and the JWT secret
+    /// (`jwt-secret`) are kept across restarts (`./infra/dev` sets `.local/dev`); unset = in
+    /// memory and a fresh secret each start.
+    pub data_dir: Option<PathBuf>,
     /// `TABLE_NAME` (`chat-local`): created from template.yaml unless it exists.
     pub table_name: String,
-    /// `JWT_SECRET`: a fresh random 256-bit key each start unless set.
+    /// `JWT_SECRET`: unless set, a random 256-bit key, drawn once and kept in `LOCAL_DATA_DIR`
+    /// when that is set, drawn afresh each start otherwise.
     pub jwt_secret: String,
     /// `BIN_DIR`: where the function binaries are (the directory of `local-gateway` itself,
     /// i.e. `target/debug` under `./infra/dev`).
@@ -66,7 +72,8 @@ impl std::fmt::Debug for Settings {
             .field("http_port", &self.http_port)
             .field("ws_port", &self.ws_port)
             .field("dynamodb_endpoint", &self.dynamodb_endpoint)
-            .field("moto_port", &self.moto_port)
+            .field("dynamodb_port", &self.dynamodb_port)
+            .field("data_dir", &self.data_dir)
             .field("table_name", &self.table_name)
             .field("jwt_secret", &"***")
             .field("bin_dir", &self.bin_dir)
@@ -99,6 +106,7 @@ impl Settings {
             }
         };
         let port = |key: &str, default: u16| number(key, default.into(), u16::MAX.into()).map(|n| n as u16);
+        let data_dir = lookup("LOCAL_DATA_DIR").map(PathBuf::from);
         let jwt_secret = match lookup("JWT_SECRET") {
             Some(secret) if secret.len() < MIN_SECRET_BYTES => {
                 return Err(format!(
@@ -106,7 +114,10 @@ impl Settings {
                 ));
             }
             Some(secret) => secret,
-            None => random_secret()?,
+            None => match &data_dir {
+                Some(dir) => kept_secret(dir)?,
+                None => random_secret()?,
+            },
         };
         let bin_dir = match lookup("BIN_DIR") {
             Some(dir) => PathBuf::from(dir),
@@ -139,7 +150,8 @@ impl Settings {
             ws_max_lifetime: seconds("WS_MAX_CONNECTION_SECONDS", 7200)?,
             ws_post_latency: Duration::from_millis(number("WS_POST_LATENCY_MS", 0, 10_000)?),
             dynamodb_endpoint: lookup("DYNAMODB_ENDPOINT"),
-            moto_port: port("MOTO_PORT", 0)?,
+            dynamodb_port: port("DYNAMODB_PORT", 0)?,
+            data_dir,
             table_name: lookup("TABLE_NAME").unwrap_or_else(|| "chat-local".into()),
             jwt_secret,
             bin_dir,
@@ -155,4 +167,33 @@ fn random_secret() -> Result<String, String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| format!("cannot draw a random JWT secret: {e}"))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The secret kept in `dir/jwt-secret`, drawn and written (owner-only) the first time, so that
+/// tokens stay valid across restarts of `./infra/dev`.
+fn kept_secret(dir: &std::path::Path) -> Result<String, String> {
+    let path = dir.join("jwt-secret");
+    match std::fs::read_to_string(&path) {
+        Ok(kept) if kept.trim().len() >= MIN_SECRET_BYTES => return Ok(kept.trim().to_string()),
+        Ok(_) => {
+            return Err(format!(
+                "{} holds a secret shorter than {MIN_SECRET_BYTES} bytes: delete it (./infra/dev --fresh)",
+                path.display()
+            ));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    }
+    let secret = random_secret()?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut file| file.write_all(secret.as_bytes()))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(secret)
 }

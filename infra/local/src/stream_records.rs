@@ -19,7 +19,9 @@ pub fn to_lambda(record: &Record, stream_arn: &str) -> Value {
     put("eventName", record.event_name.as_ref().map(|n| json!(n.as_str())));
     put("eventVersion", record.event_version.clone().map(Value::from));
     put("eventSource", Some(json!(record.event_source.as_deref().unwrap_or("aws:dynamodb"))));
-    put("awsRegion", record.aws_region.clone().map(Value::from));
+    // The stack's region, as Lambda reports the table's: dynoxide's records (and ARNs) name the
+    // region `dynoxide` whatever the client's (docs/local-stack.md, "Differences").
+    put("awsRegion", Some(json!(crate::gateway::REGION)));
     if let Some(change) = &record.dynamodb {
         let mut dynamodb = Map::new();
         let mut add = |key: &str, value: Option<Value>| {

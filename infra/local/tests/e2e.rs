@@ -30,11 +30,12 @@ use std::time::{Duration, Instant};
 
 const GATEWAY: &str = env!("CARGO_BIN_EXE_local-gateway");
 /// The gateway's settings: none may leak in from the shell running the tests.
-const SETTINGS: [&str; 13] = [
+const SETTINGS: [&str; 14] = [
     "HTTP_PORT",
     "WS_PORT",
     "DYNAMODB_ENDPOINT",
-    "MOTO_PORT",
+    "DYNAMODB_PORT",
+    "LOCAL_DATA_DIR",
     "TABLE_NAME",
     "JWT_SECRET",
     "BIN_DIR",
@@ -107,7 +108,7 @@ impl Gateway {
         self.stdout.lock().unwrap().clone()
     }
 
-    /// Every process the gateway started (moto and the functions).
+    /// Every process the gateway started (the functions).
     fn children(&self) -> Vec<u32> {
         let out = Command::new("pgrep").arg("-P").arg(self.child.id().to_string()).output().expect("pgrep runs");
         String::from_utf8_lossy(&out.stdout).split_whitespace().filter_map(|p| p.parse().ok()).collect()
@@ -326,9 +327,9 @@ async fn the_api_through_the_gateway() {
         "a query string was logged: {output:#?}"
     );
 
-    // SIGTERM stops moto and every function process.
+    // SIGTERM stops every function process.
     let children = gw.children();
-    assert!(children.len() >= 8, "expected moto and the functions, got {children:?}");
+    assert!(children.len() >= 7, "expected the functions, got {children:?}");
     gw.stop_leaving_nothing();
 }
 
@@ -516,6 +517,39 @@ async fn futures_join<F: std::future::Future<Output = Reply> + Send + 'static>(
         replies.push(handle.await.unwrap());
     }
     replies
+}
+
+/// `LOCAL_DATA_DIR` (what `./infra/dev` sets): the accounts and the JWT secret outlive a
+/// restart, so an old token still works and the account still logs in; an emptied folder
+/// (`./infra/dev --fresh`) starts empty.
+#[tokio::test(flavor = "multi_thread")]
+async fn data_and_secret_survive_a_restart() {
+    require_function_binaries();
+    let dir = std::env::temp_dir().join(format!("local-gateway-data-{}", uuid::Uuid::new_v4().simple()));
+    let env = [("LOCAL_DATA_DIR", dir.to_str().unwrap())];
+    let credentials = json!({"email": "kept@example.com", "password": "correct horse"});
+    let gw = Gateway::start(&env);
+    let mut body = credentials.clone();
+    body["name"] = json!("Kept");
+    let registered = post_json(&gw.url("/api/auth/register"), None, body).await;
+    assert_eq!(registered.status, 201, "{}", registered.json());
+    let token = registered.json()["token"].as_str().unwrap().to_string();
+    gw.stop_leaving_nothing();
+    assert!(dir.join("dynamodb.sqlite").is_file() && dir.join("jwt-secret").is_file());
+
+    let gw = Gateway::start(&env);
+    assert!(gw.output().iter().any(|l| l.contains("exists, reused")), "{:#?}", gw.output());
+    assert_eq!(get(&gw.url("/api/users"), &token).await.status, 200, "the old token is refused");
+    let login = post_json(&gw.url("/api/auth/login"), None, credentials.clone()).await;
+    assert_eq!(login.status, 200, "{}", login.json());
+    gw.stop_leaving_nothing();
+
+    std::fs::remove_dir_all(&dir).unwrap();
+    let gw = Gateway::start(&env);
+    assert_eq!(get(&gw.url("/api/users"), &token).await.status, 401, "a fresh start keeps the old secret");
+    assert_eq!(post_json(&gw.url("/api/auth/login"), None, credentials).await.status, 401);
+    gw.stop_leaving_nothing();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -138,7 +138,7 @@ impl Store {
                 let at: InboxCursor = cursor::decode(raw)?;
                 // Only the shape this function hands out (`{updated_at}#{created_at}#{id}`):
                 // DynamoDB refuses an empty or over-1024-byte sort key in ExclusiveStartKey with
-                // a ValidationException, which would be a 500 (moto accepts both).
+                // a ValidationException, which would be a 500 (moto accepted both; dynoxide accepts an over-long one).
                 if at.s.len() > 128 || !at.s.ends_with(&format!("#{}", at.c)) {
                     return Err(ApiError::bad_request("cursor is invalid"));
                 }

@@ -1,4 +1,4 @@
-//! The whole HTTP API locally: API Gateway and Lambda emulated, moto as DynamoDB.
+//! The whole HTTP API locally: API Gateway and Lambda emulated, dynoxide as DynamoDB.
 //! Run through `./infra/dev`; settings and behaviour: docs/local-stack.md.
 
 use std::process::ExitCode;

@@ -219,11 +219,11 @@ async fn websocket_api_through_the_gateway() {
         assert!(Instant::now() < deadline, "$disconnect did not remove the connections");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // The gateway logs the $disconnect after the function answered: wait for the line too.
-    let logged = format!("WS DISCONNECT {a1_id} 200 ");
-    while !gw.output().iter().any(|l| l.starts_with(&logged)) {
-        assert!(Instant::now() < deadline, "no {logged:?} line: {:#?}", gw.output());
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    // The gateway logs $disconnect once the function has answered, a moment after its deletes.
+    let logged = |output: &[String]| output.iter().any(|l| l.starts_with(&format!("WS DISCONNECT {a1_id} 200 ")));
+    while !logged(&gw.output()) {
+        assert!(Instant::now() < deadline, "{:#?}", gw.output());
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     gw.stop_leaving_nothing();
 }
@@ -279,7 +279,7 @@ async fn subscribers(gw: &Gateway, conversation: &str) -> HashSet<String> {
         .expression_attribute_values(":conn", AttributeValue::S("CONN#".into()))
         .send()
         .await
-        .expect("moto answers");
+        .expect("DynamoDB answers");
     found.items().iter().filter_map(|i| i.get("connection_id")?.as_s().ok().cloned()).collect()
 }
 
@@ -314,7 +314,7 @@ async fn plant_stale_subscriber(gw: &Gateway, conversation: &str, user: &str) ->
         for (name, value) in item {
             put = put.item(name, value);
         }
-        put.send().await.expect("moto stores the item");
+        put.send().await.expect("DynamoDB stores the item");
     }
     id
 }

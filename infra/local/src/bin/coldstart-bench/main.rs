@@ -4,14 +4,14 @@
 //!
 //! Every sample spawns the function's release binary afresh under the local stack's Lambda
 //! Runtime API, with the environment `template.yaml` gives it (configuration and SDK clients
-//! load exactly as on AWS), and invokes it once with its `events/` fixture against moto. Each
+//! load exactly as on AWS), and invokes it once with its `events/` fixture against the local DynamoDB. Each
 //! request does real work: the fixtures register users, create conversations, send messages and
 //! open connections in turn, so every sample's first response includes its first DynamoDB
 //! call. A response that is not a success fails the run.
 //!
 //! Columns: `init` is process start to the runtime's first `next` (Lambda's Init phase); `first
 //! response` adds the invocation; `warm` is the same request again on the same process (the
-//! handler's own work, moto's included); `config`, `SDK config` and `clients` are the function's own
+//! handler's own work, DynamoDB's included); `config`, `SDK config` and `clients` are the function's own
 //! `initialized` log line (`chat_core::App::from_env`). Prints a table and writes
 //! docs/benchmarks/coldstart.md. `COLDSTART_RUNS` (10): samples per function.
 
@@ -20,7 +20,7 @@ mod stub;
 
 use bytes::Bytes;
 use local_stack::functions::{Children, FunctionSpec, Pool};
-use local_stack::{gateway, moto::Moto, settings::Settings, table, template::Template};
+use local_stack::{dynamodb::LocalDynamoDb, gateway, settings::Settings, table, template::Template};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -35,7 +35,7 @@ const PASSWORD: &str = "correct horse battery";
 pub struct Sample {
     pub init_ms: f64,
     pub first_response_ms: f64,
-    /// The next request on the now warm process: the handler's own work (moto included).
+    /// The next request on the now warm process: the handler's own work (DynamoDB included).
     pub warm_ms: f64,
     /// From the function's `initialized` line, when it logs one.
     pub steps_us: Option<[f64; 3]>,
@@ -60,9 +60,8 @@ async fn run() -> Result<(), String> {
     settings.table_name = TABLE.into();
     let bin_dir = settings.bin_dir.clone();
 
-    let root = local_stack::project_root();
-    let moto = tokio::task::spawn_blocking(move || Moto::start(&root, 0)).await.map_err(|e| e.to_string())??;
-    let dynamodb = moto.endpoint();
+    let local = LocalDynamoDb::start(None, 0)?;
+    let dynamodb = local.endpoint();
     let template = Template::load(&settings.template)?;
     table::ensure_table(&table::local_client(&dynamodb), TABLE, &template.table()?).await?;
     // Posts to `@connections` (ws-default answers `whoami` through it) reach a stub that accepts all.
@@ -81,7 +80,7 @@ async fn run() -> Result<(), String> {
     }
     .await;
     children.stop_all().await;
-    drop(moto);
+    drop(local);
     result?;
 
     let text = report::markdown(&bench.samples, &bin_dir, runs);

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 
 /// Sockets per run, unless `FANOUT_BENCH_SIZES` (comma-separated, ascending) says otherwise.
 const SIZES: [usize; 3] = [1, 100, 1000];
-/// Handshakes in flight while opening sockets (each runs `$connect` against moto).
+/// Handshakes in flight while opening sockets (each runs `$connect` against DynamoDB).
 const OPENING: usize = 16;
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -125,11 +125,16 @@ async fn run(bin_dir: &Path, scenarios: &[Scenario], reps: usize) -> Result<Vec<
     let log: PathBuf = bin_dir.join("fanout-bench.log");
     let _ = std::fs::remove_file(&log);
     let mut rows = Vec::new();
+    let endpoint = std::env::var("DYNAMODB_ENDPOINT").ok().filter(|e| !e.is_empty());
     for scenario in scenarios {
         let mode = scenario.mode;
         let latency = scenario.latency_ms.to_string();
         // Benchmark mode: sends answer with Server-Timing, which splits each send's time.
         let mut env = vec![("WS_POST_LATENCY_MS", latency.as_str()), ("SERVER_TIMING", "1")];
+        // Another DynamoDB-compatible server instead of the stack's own (e.g. for a comparison).
+        if let Some(endpoint) = &endpoint {
+            env.push(("DYNAMODB_ENDPOINT", endpoint.as_str()));
+        }
         if mode == Mode::Sequential {
             env.push(("FANOUT_CONCURRENCY", "1"));
         }

@@ -51,7 +51,7 @@ pub fn markdown(rows: &[Row], reps: usize) -> String {
         memory(),
     ));
     out.push_str(
-        "| Sockets | Fan-out | Added per post | POST → last socket | store | list (moto Query) | post to sockets (min–max) | Delivered |\n\
+        "| Sockets | Fan-out | Added per post | POST → last socket | store | list (Query) | post to sockets (min–max) | Delivered |\n\
          |--:|:--|--:|--:|--:|--:|--:|--:|\n",
     );
     for row in rows {
@@ -110,16 +110,12 @@ pub fn markdown(rows: &[Row], reps: usize) -> String {
          the frame and the response) and ~0.02 ms in the receiving clients. Posting one at a time already keeps a \
          core busy; 128 posts in flight can only add the second core, so two cores cap the gain near 3× whatever \
          the code does. On AWS each post is a network round trip to API Gateway, which is what the concurrency \
-         hides: the rows with 5 ms added per post show that case. Fixed along the way, because they were ours: \
-         moto's transactions copied every item and stream record of the table (0.45 s per transaction at 3,000 \
-         items, which made opening 1,000 sockets time out; now ~1.5 ms, `infra/local/moto_server.py`), and \
+         hides: the rows with 5 ms added per post show that case. Fixed along the way, because it was ours: \
          tungstenite zeroed its 128 KiB read buffer on every read attempt, i.e. after every frame a socket sent \
          (15% of the gateway's time per post; the buffer is now 4 KiB).\n\n\
-         **moto's Query is the slow part locally, reported on its own (`list`).** moto is a single-threaded Python \
-         server: listing 1,000 connection items takes it about half a second, where DynamoDB answers a Query of \
-         that size in milliseconds, and it serves one request at a time (the listing runs alongside the store, so \
-         `list` includes waiting for it). It dominates *POST → last socket* and says nothing about DynamoDB; the \
-         `post` column is the fan-out itself.\n",
+         **`list`** is the Query of the conversation's connections on the local DynamoDB (dynoxide, in the \
+         gateway's process), run alongside the store. With moto as the local DynamoDB it was 520–880 ms of a \
+         670–1,030 ms *POST → last socket* at 1,000 sockets: docs/benchmarks/local-dynamodb.md compares the two.\n",
     );
     out
 }

@@ -1,5 +1,5 @@
 //! The local stack as a child process on free ports; stopped (SIGTERM, then waited for) when
-//! dropped, so that neither Ctrl-C nor a failure leaves moto or a function running.
+//! dropped, so that neither Ctrl-C nor a failure leaves the stack or a function running.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
