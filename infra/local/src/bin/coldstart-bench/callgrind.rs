@@ -82,6 +82,6 @@ pub async fn count(spec: &FunctionSpec, out_dir: &Path) -> Result<u64, String> {
     profile
         .lines()
         .find_map(|l| l.strip_prefix("summary:").or_else(|| l.strip_prefix("totals:")))
-        .and_then(|n| n.trim().split_whitespace().next()?.parse().ok())
+        .and_then(|n| n.split_whitespace().next()?.parse().ok())
         .ok_or_else(|| format!("{function}: no instruction total in {}", out.display()))
 }
