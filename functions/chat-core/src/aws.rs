@@ -48,8 +48,9 @@ impl Trust {
     /// `TLS_TRUST` (`amazon` or `system`) when set. Otherwise [`Trust::System`] where a host
     /// outside the AWS commercial and GovCloud partitions may be reached: `SSL_CERT_FILE` or
     /// `SSL_CERT_DIR` set, a region of another partition (China, ISO, the European Sovereign
-    /// Cloud: other certificate authorities), or an `https` `DYNAMODB_ENDPOINT` /
-    /// `WEBSOCKET_ENDPOINT` outside `amazonaws.com`; [`Trust::Amazon`] else.
+    /// Cloud: other certificate authorities), or an `https` `DYNAMODB_ENDPOINT`,
+    /// `WEBSOCKET_ENDPOINT` or `BEDROCK_ENDPOINT` outside `amazonaws.com` (VPC endpoints,
+    /// `*.vpce.amazonaws.com`, are inside); [`Trust::Amazon`] else.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|key| std::env::var(key).ok().filter(|v| !v.is_empty()))
     }
@@ -63,7 +64,7 @@ impl Trust {
         }
         let custom_bundle = lookup("SSL_CERT_FILE").is_some() || lookup("SSL_CERT_DIR").is_some();
         let region = lookup("AWS_REGION").or_else(|| lookup("AWS_DEFAULT_REGION")).unwrap_or_default();
-        let outside_aws = ["DYNAMODB_ENDPOINT", "WEBSOCKET_ENDPOINT"]
+        let outside_aws = ["DYNAMODB_ENDPOINT", "WEBSOCKET_ENDPOINT", "BEDROCK_ENDPOINT"]
             .into_iter()
             .filter_map(&lookup)
             .any(|endpoint| !endpoint_under_amazon_roots(&endpoint));

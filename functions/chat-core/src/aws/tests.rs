@@ -77,6 +77,9 @@ fn trust_is_amazon_unless_a_host_outside_aws_can_be_reached() {
     assert_eq!(trust(&with("WEBSOCKET_ENDPOINT", "https://ws.example.com/prod")).unwrap(), Trust::System);
     assert_eq!(trust(&with("DYNAMODB_ENDPOINT", "https://alternator.example.com")).unwrap(), Trust::System);
     assert_eq!(trust(&with("DYNAMODB_ENDPOINT", "https://evil.amazonaws.com.example.com")).unwrap(), Trust::System);
+    let vpce = "https://vpce-0a1b-c2d3.bedrock-runtime.us-east-1.vpce.amazonaws.com";
+    assert_eq!(trust(&with("BEDROCK_ENDPOINT", vpce)).unwrap(), Trust::Amazon);
+    assert_eq!(trust(&with("BEDROCK_ENDPOINT", "https://127.0.0.1:9443")).unwrap(), Trust::System);
 }
 
 /// A test certificate authority, and a `localhost` server certificate it signed.
