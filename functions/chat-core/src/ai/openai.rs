@@ -4,6 +4,7 @@
 //! `crate::aws`), so the agent links no second HTTP stack.
 
 use super::{AiConfig, ModelError, ModelRequest, Role};
+use crate::aws::Trust;
 use aws_smithy_http_client::Connector;
 use aws_smithy_runtime_api::client::http::HttpConnector;
 use aws_smithy_types::body::SdkBody;
@@ -30,8 +31,16 @@ impl OpenAiModel {
         let url: http::Uri = format!("{}/chat/completions", config.openai_base_url)
             .parse()
             .map_err(|e| ModelError::Hard(format!("OPENAI_BASE_URL: {e}")))?;
+        // Any host: the system's CA bundle, read here, only where this provider is configured
+        // (the SDK clients trust the Amazon roots alone, `crate::aws::Trust`). Plain HTTP (a
+        // local server) needs no roots.
+        let trust = if url.scheme_str() == Some("https") { Trust::System } else { Trust::Amazon };
         // Lambda freezes between invocations; do not reuse connections the server has dropped.
-        let connector = crate::aws::connector(Duration::from_secs(5), Some(Duration::from_secs(20)));
+        let connector = crate::aws::connector(
+            Duration::from_secs(5),
+            Some(Duration::from_secs(20)),
+            crate::aws::tls_context(trust),
+        );
         Ok(Self {
             connector,
             url,

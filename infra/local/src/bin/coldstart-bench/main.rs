@@ -12,9 +12,13 @@
 //! Columns: `init` is process start to the runtime's first `next` (Lambda's Init phase); `first
 //! response` adds the invocation; `warm` is the same request again on the same process (the
 //! handler's own work, DynamoDB's included); `config`, `SDK config` and `clients` are the function's own
-//! `initialized` log line (`chat_core::App::from_env`). Prints a table and writes
-//! docs/benchmarks/coldstart.md. `COLDSTART_RUNS` (10): samples per function.
+//! `initialized` log line (`chat_core::App::from_env`); `init instructions` is exec to the first
+//! `next` counted by callgrind (`callgrind.rs`), when `valgrind` is installed. Prints a table and
+//! writes docs/benchmarks/coldstart.md. `COLDSTART_RUNS` (10): samples per function;
+//! `COLDSTART_CALLGRIND_RUNS` (3, 0 to skip): callgrind counts per function, median reported;
+//! `COLDSTART_ENV`: extra `KEY=value` pairs for every function.
 
+mod callgrind;
 mod report;
 mod stub;
 
@@ -67,7 +71,15 @@ async fn run() -> Result<(), String> {
     // Posts to `@connections` (ws-default answers `whoami` through it) reach a stub that accepts all.
     let management = stub::start().await?;
     let specs = gateway::function_specs(&settings, &dynamodb, 0, management)?;
-    let specs: BTreeMap<String, FunctionSpec> = specs.into_iter().map(|s| (s.binary.clone(), s)).collect();
+    let mut specs: BTreeMap<String, FunctionSpec> = specs.into_iter().map(|s| (s.binary.clone(), s)).collect();
+    // COLDSTART_ENV: `KEY=value` pairs (space-separated) added to every function's environment,
+    // to compare configurations (e.g. `TLS_TRUST=system`, the CA bundle instead of the Amazon roots).
+    for pair in std::env::var("COLDSTART_ENV").unwrap_or_default().split_whitespace() {
+        let (key, value) = pair.split_once('=').ok_or_else(|| format!("COLDSTART_ENV: `{pair}` is not KEY=value"))?;
+        for spec in specs.values_mut() {
+            spec.env.insert(key.into(), value.into());
+        }
+    }
 
     let children = Children::default();
     let mut bench = Bench { specs, children: children.clone(), samples: BTreeMap::new() };
@@ -82,13 +94,40 @@ async fn run() -> Result<(), String> {
     children.stop_all().await;
     drop(local);
     result?;
+    let instructions = count_instructions(&bench).await?;
 
-    let text = report::markdown(&bench.samples, &bin_dir, runs);
+    let text = report::markdown(&bench.samples, &instructions, &bin_dir, runs);
     println!("{text}");
     let out = local_stack::project_root().join("docs/benchmarks/coldstart.md");
     std::fs::write(&out, text).map_err(|e| format!("{}: {e}", out.display()))?;
     eprintln!("written to {}", out.display());
     Ok(())
+}
+
+/// Median callgrind instructions to the first `next`, per function measured (none without
+/// valgrind). Init makes no network call, so this needs no DynamoDB.
+async fn count_instructions(bench: &Bench) -> Result<BTreeMap<String, u64>, String> {
+    let runs = std::env::var("COLDSTART_CALLGRIND_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(3usize);
+    let mut counts = BTreeMap::new();
+    if runs == 0 {
+        return Ok(counts);
+    }
+    if !callgrind::available() {
+        eprintln!("valgrind not found: no instruction counts (infra/coldstart installs it with apt-get)");
+        return Ok(counts);
+    }
+    let out_dir = std::env::temp_dir();
+    for function in bench.samples.keys() {
+        let spec = &bench.specs[function];
+        let mut samples = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            samples.push(callgrind::count(spec, &out_dir).await?);
+        }
+        samples.sort_unstable();
+        eprintln!("{function}: {samples:?} instructions to the first next");
+        counts.insert(function.clone(), samples[samples.len() / 2]);
+    }
+    Ok(counts)
 }
 
 struct Bench {
