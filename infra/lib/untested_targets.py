@@ -43,7 +43,8 @@ for folder in sorted(skipped):
             continue
         scanned += 1
         for number, line in enumerate(path.read_text().splitlines(), 1):
-            if PATTERN.search(line):
+            # Comments may name an attribute ("each #[tokio::test] has its own runtime").
+            if PATTERN.search(line.split("//", 1)[0]):
                 problems.append(f"{path}:{number}: {line.strip()}")
 for problem in problems:
     print(f"a test in a target with `test = false` (it would never run): {problem}", file=sys.stderr)
