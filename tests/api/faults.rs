@@ -407,9 +407,14 @@ async fn an_ai_reply_cut_mid_stream_ends_stored_and_pushed_once_or_with_the_503_
         }
         proxy.set(Mode::Cut);
     };
+    // A short invocation: the claim it cannot release while DynamoDB is cut lapses with it
+    // (its lease ends at the deadline), so the redelivery takes over within seconds.
+    let first_deadline = SystemTime::now() + Duration::from_secs(5);
     let deadline = SystemTime::now() + Duration::from_secs(60);
-    let (response, ()) = tokio::join!(ai_reply::handler(&env.app, &agent, event.clone(), deadline), cutter);
+    let started = Instant::now();
+    let (response, ()) = tokio::join!(ai_reply::handler(&env.app, &agent, event.clone(), first_deadline), cutter);
     let mut failures = response.batch_item_failures.len();
+    eprintln!("AI reply with DynamoDB cut: {failures} failure(s) after {:?}", started.elapsed());
     proxy.set(Mode::Pass);
     // Lambda retries a failed record; at most a few times here.
     for _ in 0..3 {
@@ -428,12 +433,14 @@ async fn an_ai_reply_cut_mid_stream_ends_stored_and_pushed_once_or_with_the_503_
     let errors: Vec<&Value> = frames.iter().filter(|f| f["type"] == "error").collect();
     match replies.as_slice() {
         [reply] => {
+            eprintln!("AI reply cut mid-stream: stored and pushed once ({} model requests)", bedrock.requests().len());
             assert_eq!(reply["message"], "Once upon a time.");
             assert_eq!(messages.len(), 1, "the stored reply pushed once: {frames:?}");
             assert_eq!(messages[0]["message_id"], reply["message_id"]);
             assert!(errors.is_empty(), "an error frame for a reply that was stored: {frames:?}");
         }
         [] => {
+            eprintln!("AI reply cut mid-stream: given up with the 503 frame");
             assert!(messages.is_empty(), "{frames:?}");
             assert_eq!(errors.len(), 1, "one 503 error frame: {frames:?}");
             assert_eq!(errors[0]["error"], json!({"message": UNAVAILABLE_MESSAGE, "status": 503}));
