@@ -96,6 +96,9 @@ impl World {
     }
 }
 
+/// A request to run later, with a label for the assertions.
+type Labelled<'a> = (String, BoxFuture<'a, Reply>);
+
 /// `env.call`, owning its arguments (to be run later, with others).
 fn call<'a>(
     env: &'a TestEnv,
@@ -111,16 +114,12 @@ fn call<'a>(
 
 /// Every route and WebSocket action that touches DynamoDB, once each, as (label, request).
 /// The sends carry the `client_message_id`s returned, for their retries.
-fn every_request<'a>(
-    world: &'a World,
-    ann_socket: &'a str,
-    tag: &str,
-) -> (Vec<(String, BoxFuture<'a, Reply>)>, Vec<(String, String)>) {
+fn every_request<'a>(world: &'a World, ann_socket: &'a str, tag: &str) -> (Vec<Labelled<'a>>, Vec<(String, String)>) {
     let env = &world.env;
     let (ann, bob) = (&world.ann, &world.bob);
     let conversation = world.conversation.as_str();
     let email = format!("new-{}@example.com", uuid::Uuid::new_v4().simple());
-    let mut requests: Vec<(String, BoxFuture<'a, Reply>)> = Vec::new();
+    let mut requests: Vec<Labelled<'a>> = Vec::new();
     let mut http = |label: &str, reply: BoxFuture<'a, Reply>| requests.push((format!("HTTP {label}"), reply));
     http(
         "register",
@@ -176,7 +175,7 @@ fn every_request<'a>(
 
 /// Runs the requests at once, each timed; asserts each is the 503 envelope or error frame
 /// within [`BOUND`]. Returns the slowest answer.
-async fn all_unavailable(mode: Mode, requests: Vec<(String, BoxFuture<'_, Reply>)>) -> Duration {
+async fn all_unavailable(mode: Mode, requests: Vec<Labelled<'_>>) -> Duration {
     let timed = requests.into_iter().map(|(label, request)| async move {
         let started = Instant::now();
         let reply = request.await;
