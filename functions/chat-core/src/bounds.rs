@@ -10,6 +10,7 @@
 //! - one Management API post: the same, 2 × 1 s + 0.2 s < 2.5 s;
 //! - one request: whatever it does, sequentially or not, is cut at `REQUEST_BUDGET` (5 s) and
 //!   answered 503 ([`crate::http::serve`], [`crate::ws::serve`]);
+//! - a cold start's secret: 2 × 3 s + 0.2 s < 7 s < Lambda's 10 s init limit;
 //! - the function: `REQUEST_BUDGET` < the template's `Timeout` (8 s; `FUNCTION_TIMEOUT`), which
 //!   leaves 3 s to write the answer and the log line. ai-reply keeps its own, longer timeout
 //!   (a model's answer streams for a while); its DynamoDB calls have the same bounds.
@@ -78,6 +79,28 @@ pub fn management(
         )
 }
 
+/// Reading a secret at cold start: 2 attempts of 3 s (a cold TLS handshake with Secrets Manager
+/// included), 7 s in all, inside Lambda's 10 s init limit.
+pub const SECRETS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+pub const SECRETS_ATTEMPTS: u32 = 2;
+pub const SECRETS_OPERATION_TIMEOUT: Duration = Duration::from_secs(7);
+/// Lambda's limit on a function's init phase.
+pub const INIT_LIMIT: Duration = Duration::from_secs(10);
+
+pub fn secrets_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .operation_attempt_timeout(SECRETS_ATTEMPT_TIMEOUT)
+        .operation_timeout(SECRETS_OPERATION_TIMEOUT)
+        .build()
+}
+
+pub fn secrets_retries() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(SECRETS_ATTEMPTS)
+        .with_initial_backoff(DYNAMODB_INITIAL_BACKOFF)
+        .with_max_backoff(DYNAMODB_MAX_BACKOFF)
+}
+
 /// Runs one request's work, or gives up on it at [`REQUEST_BUDGET`] with a 503: whatever it
 /// was waiting for is dropped (a write in flight may or may not be applied: outcome unknown).
 pub async fn within_budget<T>(
@@ -106,6 +129,8 @@ mod tests {
         assert!(dynamodb < DYNAMODB_OPERATION_TIMEOUT, "{dynamodb:?}");
         let management = worst_case(MANAGEMENT_ATTEMPTS, MANAGEMENT_ATTEMPT_TIMEOUT, MANAGEMENT_MAX_BACKOFF);
         assert!(management < MANAGEMENT_OPERATION_TIMEOUT, "{management:?}");
+        let secrets = worst_case(SECRETS_ATTEMPTS, SECRETS_ATTEMPT_TIMEOUT, DYNAMODB_MAX_BACKOFF);
+        assert!(secrets < SECRETS_OPERATION_TIMEOUT && SECRETS_OPERATION_TIMEOUT < INIT_LIMIT, "{secrets:?}");
     }
 
     #[test]
