@@ -29,7 +29,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// One stream request's bounds: a DynamoDB that stops answering (a hung moto, a fault test)
-/// fails the poll, which backs off and polls again, instead of stalling the mapping for good.
+/// fails that poll (logged once), and the next poll, 100 ms later, tries again, instead of
+/// stalling the mapping for good.
 /// Generous: a loaded moto can take seconds to answer a GetRecords.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(12);
