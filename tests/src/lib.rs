@@ -15,7 +15,7 @@ use tokio::sync::OnceCell;
 
 pub mod fake_gateway;
 pub mod fake_models;
-pub mod fault_proxy;
+pub use local_stack::fault_proxy;
 pub mod round_trips;
 
 /// The functions under test, by crate name (= `events/<name>/`).

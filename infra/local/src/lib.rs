@@ -7,6 +7,7 @@ pub mod connections;
 pub mod cors;
 pub mod event;
 pub mod event_sources;
+pub mod fault_proxy;
 pub mod filter;
 pub mod functions;
 pub mod gateway;

@@ -4,7 +4,12 @@
 //! product's own client, with its own timeouts and retries, meets the fault.
 //!
 //! Changing the mode drops every connection the proxy holds, as a network failure would: a
-//! connection pooled in `Pass` never carries a request through a `Blackhole`.
+//! connection pooled in `Pass` never carries a request through a `Blackhole`. `Stall` is the
+//! exception: it freezes the open connections, which stay frozen after it (a half-open TCP
+//! connection never recovers), while new ones follow the new mode.
+//!
+//! Used by the API's fault tests (`tests/api/faults.rs`) and the local stack's own
+//! (`infra/local/tests/e2e/streams.rs`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,6 +27,9 @@ pub enum Mode {
     Cut,
     /// Connections are accepted and requests read, and nothing ever answers (a hung endpoint).
     Blackhole,
+    /// Every open connection stops forwarding and stays open, for good; new connections are
+    /// accepted and never answered (until the mode changes: then new ones follow it).
+    Stall,
     /// Bytes pass, each answer delayed this long (a slow endpoint).
     Slow(Duration),
     /// Reads pass; writes (`PutItem`, `UpdateItem`, `DeleteItem`, `TransactWriteItems`,
@@ -61,10 +69,22 @@ impl FaultProxy {
                 let upstream = upstream.clone();
                 tokio::spawn(async move {
                     let current = *watcher.borrow_and_update();
-                    tokio::select! {
-                        () = serve(client, &upstream, current) => {}
-                        // A new mode ends every connection of the old one.
-                        _ = watcher.changed() => {}
+                    let mut client = client;
+                    let stalled = tokio::select! {
+                        () = serve(&mut client, &upstream, current) => false,
+                        // A new mode ends every connection of the old one, except a stall.
+                        changed = watcher.changed() => changed.is_ok() && *watcher.borrow() == Mode::Stall,
+                    };
+                    if stalled || current == Mode::Stall {
+                        // Open and silent, whatever the mode becomes, until the client gives up
+                        // or the proxy goes.
+                        let mut sink = [0u8; 8192];
+                        let drained = async { while matches!(client.read(&mut sink).await, Ok(n) if n > 0) {} };
+                        let gone = async { while watcher.changed().await.is_ok() {} };
+                        tokio::select! {
+                            () = drained => {}
+                            () = gone => {}
+                        }
                     }
                 });
             }
@@ -91,18 +111,17 @@ impl FaultProxy {
     }
 }
 
-async fn serve(mut client: TcpStream, upstream: &str, mode: Mode) {
+async fn serve(client: &mut TcpStream, upstream: &str, mode: Mode) {
     match mode {
-        Mode::Cut => {
-            // Closing before reading: the client sees its connection reset or closed.
-            drop(client);
-        }
+        // Closing before reading (the caller drops it): the client sees its connection closed.
+        Mode::Cut | Mode::Stall => {}
         Mode::Blackhole => {
             let mut sink = [0u8; 8192];
             while matches!(client.read(&mut sink).await, Ok(n) if n > 0) {}
             // The client gave up; hold nothing open.
         }
         Mode::Pass | Mode::Slow(_) | Mode::DropWriteAnswers => {
+            let client = &mut *client;
             let Ok(mut server) = TcpStream::connect(upstream).await else { return };
             let _ = client.set_nodelay(true);
             let _ = server.set_nodelay(true);
