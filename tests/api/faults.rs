@@ -302,6 +302,30 @@ async fn a_lost_answer_after_a_commit_is_a_503_and_the_retry_is_safe() {
     world.env.call(AuthRegister, "POST", "/api/auth/register", None, Some(renamed)).await.assert_error(409);
 }
 
+/// A Management API that never answers cannot hold a send: each post gives up at its bound
+/// (`chat_core::bounds::management`), and the send answers 200 (the message is stored; a socket
+/// never fails the request).
+#[tokio::test]
+async fn a_hung_management_api_cannot_hold_a_send() {
+    let mut world = World::new().await;
+    let hung = FaultProxy::start(world.gateway.endpoint()).await;
+    let client = world.gateway.client();
+    let config = chat_core::bounds::management(client.config().to_builder()).endpoint_url(hung.endpoint()).build();
+    let realtime = chat_core::realtime::Realtime::new(aws_sdk_apigatewaymanagement::Client::from_conf(config), 128);
+    world.env.app =
+        chat_core::App::with_clients(world.env.app.config.clone(), world.env.app.store.clone(), Some(realtime));
+    hung.set(Mode::Blackhole);
+    let started = Instant::now();
+    let sent = world.send("into the void", &uuid::Uuid::new_v4().to_string()).await;
+    let took = started.elapsed();
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert!(took <= BOUND, "answered after {took:?}");
+    assert!(took >= Duration::from_millis(900), "the post was not held: {took:?}");
+    assert_eq!(world.pushed_to_bob("into the void"), 0);
+    assert_eq!(world.in_history("into the void").await.len(), 1);
+    eprintln!("hung Management API: the send answered 200 after {took:?}");
+}
+
 /// Item 3 of issue 14 (the lead's part): the retry of a send whose first attempt committed and
 /// lost its answer re-delivers the stored message to the other member's socket.
 #[tokio::test]
