@@ -149,11 +149,63 @@ async fn dynamodb_unavailable_is_503_without_internals() {
 #[tokio::test]
 async fn taken_email_is_409_whatever_its_case() {
     let env = TestEnv::new().await;
-    assert_ok(&env.replay(AuthRegister, "valid", &[("email", EMAIL)]).await, 201);
+    // Another name than the fixture's: the same registration again would be a retry (below).
+    let first = json!({"email": EMAIL, "password": "correct horse battery", "name": "Alice First"});
+    assert_ok(&env.call(AuthRegister, "POST", "/api/auth/register", None, Some(first)).await, 201);
     for email in [EMAIL, "ALICE@EXAMPLE.COM", " alice@example.com "] {
         let message = env.refused(409, env.replay(AuthRegister, "valid", &[("email", email)])).await;
         assert_eq!(message, "email is already registered");
     }
+}
+
+/// A registration whose answer was lost (a 5xx after DynamoDB committed it) is retried with the
+/// same body: that answers 201 with the account it created, within 15 minutes; anything else
+/// that claims the email stays a 409 (docs/failures.md).
+#[tokio::test]
+async fn the_same_registration_retried_answers_201_with_its_account() {
+    let env = TestEnv::new().await;
+    let body = json!({"email": EMAIL, "password": "correct horse battery", "name": "Alice", "profile_picture": "https://example.com/a.png"});
+    let first = env.call(AuthRegister, "POST", "/api/auth/register", None, Some(body.clone())).await;
+    let user_id = assert_ok(&first, 201)["user_id"].clone();
+    let before = env.snapshot().await;
+    let retried = env.call(AuthRegister, "POST", "/api/auth/register", None, Some(body.clone())).await;
+    assert_eq!(assert_ok(&retried, 201)["user_id"], user_id);
+    assert_eq!(retried.body["name"], "Alice");
+    assert!(retried.body["token"].is_string());
+    assert!(env.snapshot().await == before, "a retried registration changed the table");
+    // The same email in another case is the same account, and the same retry.
+    let mut upper = body.clone();
+    upper["email"] = json!(EMAIL.to_uppercase());
+    assert_eq!(
+        assert_ok(&env.call(AuthRegister, "POST", "/api/auth/register", None, Some(upper)).await, 201)["user_id"],
+        user_id
+    );
+    // Another password, name or picture is someone else: the email is taken.
+    for (field, value) in
+        [("password", json!("another password")), ("name", json!("Alicia")), ("profile_picture", json!(null))]
+    {
+        let mut other = body.clone();
+        other[field] = value;
+        let message = env.refused(409, env.call(AuthRegister, "POST", "/api/auth/register", None, Some(other))).await;
+        assert_eq!(message, "email is already registered", "{field}");
+    }
+    // An account older than the retry window: the email is taken.
+    let user = format!("USER#{}", user_id.as_str().unwrap());
+    env.client
+        .update_item()
+        .table_name(&env.table)
+        .key("PK", aws_sdk_dynamodb::types::AttributeValue::S(user.clone()))
+        .key("SK", aws_sdk_dynamodb::types::AttributeValue::S("PROFILE".into()))
+        .update_expression("SET created_at = :old")
+        .expression_attribute_values(
+            ":old",
+            aws_sdk_dynamodb::types::AttributeValue::S("2026-01-01T00:00:00.000000Z".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let message = env.refused(409, env.call(AuthRegister, "POST", "/api/auth/register", None, Some(body))).await;
+    assert_eq!(message, "email is already registered");
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ mod contract_gaps;
 mod conversations_create;
 mod conversations_history;
 mod conversations_list;
+mod faults;
 mod fixtures;
 mod hostile_input;
 mod logs;

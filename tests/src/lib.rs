@@ -15,6 +15,7 @@ use tokio::sync::OnceCell;
 
 pub mod fake_gateway;
 pub mod fake_models;
+pub use local_stack::fault_proxy;
 pub mod round_trips;
 
 /// The functions under test, by crate name (= `events/<name>/`).
@@ -187,6 +188,22 @@ impl TestEnv {
         env.app = App::with_clients(env.app.config.clone(), env.app.store.clone(), Some(realtime));
         env.gateway = Some(gateway.clone());
         (env, gateway)
+    }
+
+    /// Puts a [`fault_proxy::FaultProxy`] (returned, in `Pass` mode) between the app and the
+    /// local DynamoDB, and gives the app's client the product's timeouts and retries
+    /// (`chat_core::bounds`), as `App::from_sdk` does on AWS. The harness's own client (`client`,
+    /// snapshots) still goes straight to DynamoDB.
+    pub async fn behind_fault_proxy(&mut self) -> fault_proxy::FaultProxy {
+        let upstream = self.app.config.dynamodb_endpoint.clone().expect("the tests set DYNAMODB_ENDPOINT");
+        let proxy = fault_proxy::FaultProxy::start(&upstream).await;
+        let config = chat_core::bounds::dynamodb(self.client.config().to_builder())
+            .endpoint_url(proxy.endpoint())
+            .interceptor(self.calls.clone())
+            .build();
+        let store = Store::new(Client::from_conf(config), self.table.clone());
+        self.app = App::with_clients(self.app.config.clone(), store, self.app.realtime.clone());
+        proxy
     }
 
     /// Replays a raw API Gateway event through a function's handler.

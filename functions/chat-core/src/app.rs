@@ -52,7 +52,8 @@ impl App {
     /// Builds every client from an already loaded AWS configuration (shared with other clients,
     /// such as the AI agent's model).
     pub fn from_sdk(config: Config, sdk: &aws_config::SdkConfig) -> Self {
-        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk);
+        // Bounded: a hung DynamoDB answers 503 within crate::bounds, not at the function's timeout.
+        let mut dynamodb = crate::bounds::dynamodb(aws_sdk_dynamodb::config::Builder::from(sdk));
         if let Some(endpoint) = &config.dynamodb_endpoint {
             dynamodb = dynamodb.endpoint_url(endpoint);
         }
@@ -60,7 +61,10 @@ impl App {
         let realtime = config.websocket_endpoint.as_ref().map(|endpoint| {
             // The management endpoint comes from configuration, never from the request's domain
             // name, which is wrong behind a custom domain.
-            let management = aws_sdk_apigatewaymanagement::config::Builder::from(sdk).endpoint_url(endpoint).build();
+            let management = crate::bounds::management(
+                aws_sdk_apigatewaymanagement::config::Builder::from(sdk).endpoint_url(endpoint),
+            )
+            .build();
             Realtime::new(aws_sdk_apigatewaymanagement::Client::from_conf(management), config.fanout_concurrency)
         });
         Self::with_clients(config, store, realtime)

@@ -23,7 +23,7 @@ where
     let started = Instant::now();
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
-    let response = handle(req).await.unwrap_or_else(ApiError::into_response);
+    let response = crate::bounds::within_budget(handle(req)).await.unwrap_or_else(ApiError::into_response);
     tracing::info!(
         method,
         path,

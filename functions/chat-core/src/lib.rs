@@ -6,6 +6,7 @@ pub mod ai;
 pub mod app;
 pub mod auth;
 pub mod aws;
+pub mod bounds;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -22,7 +22,7 @@ where
     Fut: Future<Output = ApiResult<Option<Value>>>,
 {
     let started = Instant::now();
-    let (status, body) = match handle().await {
+    let (status, body) = match crate::bounds::within_budget(handle()).await {
         Ok(body) => (200, body),
         Err(err) => {
             let status = err.status().as_u16();

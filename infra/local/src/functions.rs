@@ -98,14 +98,26 @@ impl Pool {
             .await
             .map_err(|_| Failure::Busy)?
             .expect("the semaphore is never closed");
-        let mut instance = match self.take_idle() {
-            Some(instance) => instance,
-            None => {
-                let number = self.started.fetch_add(1, Ordering::Relaxed) + 1;
-                Instance::spawn(&self.spec, number, &self.children).await.map_err(Failure::Crashed)?
+        // A warm process can die while idle a moment before it is picked (its exit not yet
+        // seen): the event then reaches no one. Lambda never routes an event to a dead
+        // environment, so the event goes to another process, once; it was never delivered.
+        let mut rerouted = false;
+        let (mut instance, result) = loop {
+            let (mut instance, warm) = match self.take_idle() {
+                Some(instance) => (instance, true),
+                None => {
+                    let number = self.started.fetch_add(1, Ordering::Relaxed) + 1;
+                    (Instance::spawn(&self.spec, number, &self.children).await.map_err(Failure::Crashed)?, false)
+                }
+            };
+            let result = instance.invoke(&self.spec, event.clone()).await;
+            if warm && !rerouted && result.is_err() && !instance.delivered && instance.exited.borrow().is_some() {
+                rerouted = true;
+                instance.stop().await;
+                continue;
             }
+            break (instance, result);
         };
-        let result = instance.invoke(&self.spec, event).await;
         let init = instance.init.take();
         match &result {
             Ok(_) | Err(Failure::Error(_)) => self.idle.lock().expect("not poisoned").push(instance),
@@ -141,6 +153,8 @@ struct Instance {
     warm: bool,
     /// Spawn to first `next`, until the pool takes it.
     init: Option<Duration>,
+    /// Whether the process picked up the last event sent to it (`next` returned it).
+    delivered: bool,
 }
 
 impl Instance {
@@ -196,6 +210,7 @@ impl Instance {
             spawned_at: Instant::now(),
             warm: false,
             init: None,
+            delivered: false,
         };
         if !children.register(key, kill, exited) {
             instance.stop().await;
@@ -215,6 +230,7 @@ impl Instance {
         let crashed = |exited: &watch::Receiver<Option<String>>| {
             Failure::Crashed(exited.borrow().clone().unwrap_or_else(|| "the process is gone".into()))
         };
+        self.delivered = false;
         self.runtime.invocations.send(invocation).await.map_err(|_| crashed(&exited))?;
         let deadline = tokio::select! {
             biased;
@@ -229,6 +245,7 @@ impl Instance {
                 return Err(Failure::Crashed(format!("{} did not {phase} within {INIT_TIMEOUT:?}", self.label)));
             }
         };
+        self.delivered = true;
         if !self.warm {
             self.warm = true;
             self.init = Some(self.spawned_at.elapsed());

@@ -8,6 +8,7 @@ pub mod cors;
 pub mod dynamodb;
 pub mod event;
 pub mod event_sources;
+pub mod fault_proxy;
 pub mod filter;
 pub mod functions;
 pub mod gateway;

@@ -28,9 +28,21 @@ const DESCRIBE_INTERVAL: Duration = Duration::from_secs(5);
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
+/// One stream request's bounds: a DynamoDB that stops answering (a hung moto, a fault test)
+/// fails that poll (logged once), and the next poll, 100 ms later, tries again, instead of
+/// stalling the mapping for good.
+/// Generous: a loaded moto can take seconds to answer a GetRecords.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(12);
+
 pub fn client(endpoint: &str) -> Client {
+    let timeouts = aws_sdk_dynamodbstreams::config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build();
     let config = aws_sdk_dynamodbstreams::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .timeout_config(timeouts)
         .region(Region::new(crate::gateway::REGION))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("local", "local", None, None, "local-stack"))

@@ -380,6 +380,10 @@ Resources:
     Type: AWS::Serverless::Function
     Metadata: {BuildProperties: {Binary: die}}
     Properties: {Events: {Get: {Type: HttpApi, Properties: {Method: GET, Path: /die}}}}
+  OnceFunction:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: once}}
+    Properties: {Events: {Get: {Type: HttpApi, Properties: {Method: GET, Path: /once}}}}
   HangFunction:
     Type: AWS::Serverless::Function
     Metadata: {BuildProperties: {Binary: hang}}
@@ -390,7 +394,7 @@ fn fake_stack_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("local-gateway-e2e-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let script = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake_lambda.py")).unwrap();
-    for name in ["echo", "fail", "crash", "die", "hang"] {
+    for name in ["echo", "fail", "crash", "die", "hang", "once"] {
         std::fs::write(dir.join(name), &script).unwrap();
         let _ = Command::new("chmod").arg("+x").arg(dir.join(name)).status();
     }
@@ -482,6 +486,11 @@ async fn events_responses_and_failures() {
         call("GET", &gw.url("/fail"), &[], Bytes::new()).await.assert_envelope(500);
         call("GET", &gw.url("/crash"), &[], Bytes::new()).await.assert_envelope(500);
         call("GET", &gw.url("/die"), &[], Bytes::new()).await.assert_envelope(500);
+    }
+    // A warm process that died while idle, just before the next request: the request goes to
+    // a fresh process, never to the dead one (which would answer 500 in no time).
+    for _ in 0..5 {
+        assert_eq!(call("GET", &gw.url("/once"), &[], Bytes::new()).await.status, 201);
     }
     // Timeout: 1 s. Three at once: every busy instance makes another start.
     let started = Instant::now();

@@ -4,7 +4,7 @@
 It behaves after the name it was started as (the tests copy it under several names):
 echo answers every event with the event itself, the Runtime API headers and its environment;
 fail reports a function error; crash exits during init; die exits mid-invocation; hang never
-answers. For the WebSocket API and stream triggers: gate accepts a $connect (403 when the query
+answers; once answers like echo, then exits while idle (a process dying between invocations). For the WebSocket API and stream triggers: gate accepts a $connect (403 when the query
 has `deny`); pong answers "pong"; record and disconnected answer success; partial reports the
 second record of its first batch failed (ReportBatchItemFailures).
 
@@ -77,3 +77,5 @@ while True:
             "isBase64Encoded": True,
         },
     )
+    if MODE == "once":
+        os._exit(0)

@@ -68,3 +68,13 @@ impl Store {
         Ok(Page::from_overfetch(users, page.limit, truncated, |u| cursor::encode(&u.user_id), |u| u.profile()))
     }
 }
+
+impl UserItem {
+    /// Whether the account was created less than `window` ago (a registration retried after an
+    /// answer that was lost comes within minutes; auth-register).
+    pub fn created_within(&self, window: std::time::Duration) -> bool {
+        let Ok(created) = chrono::DateTime::parse_from_rfc3339(&self.created_at) else { return false };
+        let age = chrono::Utc::now().signed_duration_since(created);
+        age >= chrono::TimeDelta::zero() && age.to_std().is_ok_and(|age| age < window)
+    }
+}

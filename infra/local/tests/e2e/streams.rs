@@ -104,6 +104,34 @@ async fn stream_triggers_with_stand_ins() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A DynamoDB that stops answering in the middle of a request (a half-open connection, which
+/// never recovers) holds the stream poller for one attempt, not for good: its requests are
+/// bounded, and the next record still arrives.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_dynamodb_does_not_stall_the_stream_for_good() {
+    use local_stack::fault_proxy::{FaultProxy, Mode};
+    let moto = local_stack::moto::Moto::start(&local_stack::project_root(), 0).unwrap();
+    let proxy = FaultProxy::start(&moto.endpoint()).await;
+    let (gw, dir) = stand_in_stack(&[("DYNAMODB_ENDPOINT", proxy.endpoint())]);
+    let db = local_stack::table::local_client(&moto.endpoint());
+    let put =
+        |pk: &str, kind: &str, n: u32| db.put_item().table_name("chat-local").set_item(Some(item(pk, kind, n))).send();
+    put("a", "wanted", 1).await.unwrap();
+    wait_for("the first record", || !records(&dir, "record").is_empty()).await;
+
+    // The poller's request in flight, and any it opens meanwhile, never get an answer.
+    proxy.set(Mode::Stall);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    proxy.set(Mode::Pass);
+    let restored = Instant::now();
+    put("a", "wanted", 2).await.unwrap();
+    wait_for("the record written after the stall", || records(&dir, "record").len() >= 2).await;
+    println!("the stream recovered {:?} after the stall", restored.elapsed());
+
+    gw.stop_leaving_nothing();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// The template's AI trigger, read as the local stack reads it: its settings, and its filter
 /// against the stream event fixtures (events/ai-reply/): the insert passes, the rest do not.
 #[test]
