@@ -248,7 +248,7 @@ async fn one_client_message_id_sent_eight_times_at_once_is_stored_once() {
 }
 
 /// Two sends whose commits arrive out of order (the older message last): the older one is
-/// stored, but `last_message` and the inbox order stay on the newer one. moto serializes
+/// stored, but `last_message` and the inbox order stay on the newer one. the local store serializes
 /// requests, so the race is staged by committing two drafts in reverse order.
 #[tokio::test]
 async fn last_message_never_moves_backwards() {

@@ -110,10 +110,10 @@ async fn stream_triggers_with_stand_ins() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stalled_dynamodb_does_not_stall_the_stream_for_good() {
     use local_stack::fault_proxy::{FaultProxy, Mode};
-    let moto = local_stack::moto::Moto::start(&local_stack::project_root(), 0).unwrap();
-    let proxy = FaultProxy::start(&moto.endpoint()).await;
+    let dynamodb = local_stack::dynamodb::LocalDynamoDb::start(None, 0).unwrap();
+    let proxy = FaultProxy::start(&dynamodb.endpoint()).await;
     let (gw, dir) = stand_in_stack(&[("DYNAMODB_ENDPOINT", proxy.endpoint())]);
-    let db = local_stack::table::local_client(&moto.endpoint());
+    let db = local_stack::table::local_client(&dynamodb.endpoint());
     let put =
         |pk: &str, kind: &str, n: u32| db.put_item().table_name("chat-local").set_item(Some(item(pk, kind, n))).send();
     put("a", "wanted", 1).await.unwrap();
