@@ -520,9 +520,41 @@ async fn a_lapsed_claim_can_be_taken_over_but_never_yields_a_second_reply() {
     assert!(store.store_reply(&conversation, &fresh, text()).await.unwrap().is_some());
     assert!(matches!(
         store.claim_reply(conversation.conversation_id, asked, now + 60).await.unwrap(),
-        Claimed::Answered
+        Claimed::Answered { .. }
     ));
     assert_eq!(world.history().await.iter().filter(|m| m["sender_id"] == AGENT_ID).count(), 1);
+}
+
+/// An attempt stored the reply and then never pushed it (its invocation died, or DynamoDB lost
+/// the answer to its write): the trigger's redelivery finds the reply stored, waits out that
+/// attempt's hold on the delivery, and pushes the stored reply, once, without asking the model
+/// again. Another redelivery pushes nothing.
+#[tokio::test]
+async fn a_redelivery_pushes_a_stored_reply_nobody_delivered() {
+    let world = World::new().await;
+    let bedrock = FakeBedrock::start().await;
+    let agent = bedrock_agent(&bedrock, &[]).await;
+    let (asked, event) = world.say("hello").await;
+    let asked_id = MessageId::parse(&asked).unwrap();
+    let store = &world.env.app.store;
+    let conversation = store.conversation(world.conversation_id()).await.unwrap().unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let Claimed::Won(claim) = store.claim_reply(conversation.conversation_id, asked_id, now + 60).await.unwrap() else {
+        panic!("the first claim wins")
+    };
+    let reply =
+        store.store_reply(&conversation, &claim, MessageText::parse("stored, never pushed".into()).unwrap()).await;
+    let reply = reply.unwrap().expect("stored");
+    assert!(world.frames().is_empty());
+
+    assert!(world.deliver(&agent, event.clone()).await.is_empty());
+    let messages: Vec<Value> = world.frames().into_iter().filter(|f| f["type"] == "message").collect();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0]["message_id"], json!(reply.message_id));
+    assert!(bedrock.requests().is_empty(), "the model was asked again");
+
+    assert!(world.deliver(&agent, event).await.is_empty());
+    assert_eq!(world.frames().iter().filter(|f| f["type"] == "message").count(), 1, "pushed twice");
 }
 
 #[tokio::test]

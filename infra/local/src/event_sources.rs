@@ -34,6 +34,9 @@ pub struct StreamSource {
     pub parallelization: usize,
     /// `FunctionResponseTypes: [ReportBatchItemFailures]`.
     pub report_failures: bool,
+    /// `DestinationConfig.OnFailure.Destination`'s resource (e.g. `AiReplyFailures`): where a
+    /// batch given up on is recorded.
+    pub on_failure: Option<String>,
     /// `FilterCriteria.Filters[].Pattern`, parsed.
     pub filters: Vec<Json>,
 }
@@ -101,6 +104,24 @@ impl StreamSource {
         let max_retries = number("MaximumRetryAttempts", -1, -1, 10_000)?;
         let max_record_age = number("MaximumRecordAgeInSeconds", -1, -1, 604_800)?;
         let response_types = props.get("FunctionResponseTypes").and_then(Value::as_sequence);
+        // `!GetAtt Queue.Arn` (or a literal ARN): the destination is named, not served.
+        let on_failure =
+            props.get("DestinationConfig").and_then(|d| d.get("OnFailure")).and_then(|f| f.get("Destination"));
+        let on_failure = on_failure.map(|d| match d {
+            Value::Tagged(tagged) if tagged.tag == "GetAtt" => {
+                let target = tagged.value.as_str().map(str::to_string).unwrap_or_else(|| {
+                    tagged
+                        .value
+                        .as_sequence()
+                        .and_then(|s| s.first())
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string()
+                });
+                target.split('.').next().unwrap_or_default().to_string()
+            }
+            other => other.as_str().unwrap_or("on-failure").rsplit(':').next().unwrap_or_default().to_string(),
+        });
         let report_failures =
             response_types.into_iter().flatten().any(|t| t.as_str() == Some("ReportBatchItemFailures"));
         let filters = props
@@ -123,6 +144,7 @@ impl StreamSource {
             bisect: resolved("BisectBatchOnFunctionError")?.is_some_and(|v| v == "true"),
             parallelization: number("ParallelizationFactor", 1, 1, 10)? as usize,
             report_failures,
+            on_failure,
             filters,
         }))
     }

@@ -118,6 +118,14 @@ async fn start(settings: &Settings, children: &Children, local: &mut Option<Loca
     let mut servers = Vec::new();
     let hash_key = definition.key_schema.iter().find(|k| k.key_type == "HASH").map(|k| k.attribute_name.clone());
     let streams = streams::client(&dynamodb);
+    // Where on-failure destinations are recorded: beside the data, or for this run only.
+    let failures_dir = settings
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("local-gateway-{}", std::process::id())));
+    if !sources.is_empty() {
+        std::fs::create_dir_all(&failures_dir).map_err(|e| format!("{}: {e}", failures_dir.display()))?;
+    }
     for source in sources {
         let stream_arn = table::latest_stream_arn(&client, &settings.table_name).await?.ok_or_else(|| {
             format!(
@@ -127,7 +135,8 @@ async fn start(settings: &Settings, children: &Children, local: &mut Option<Loca
         })?;
         let pool = pools[&source.function].clone();
         let hash_key = hash_key.clone().unwrap_or_default();
-        servers.push(streams::start(streams.clone(), source, stream_arn, hash_key, pool, created).await?);
+        servers
+            .push(streams::start(streams.clone(), source, stream_arn, hash_key, pool, created, &failures_dir).await?);
     }
     let gateway = Gateway { cors: template.http_api_cors(&locals)?, routes, pools: pools.clone() };
     servers.push(tokio::spawn(http_gateway::serve(http, Arc::new(gateway))));

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -71,6 +72,8 @@ struct Mapping {
     hash_key: String,
     pool: Arc<Pool>,
     client: Client,
+    /// `<folder>/<destination>.jsonl`: the on-failure destination, one line per batch given up.
+    failures: Option<PathBuf>,
 }
 
 /// Starts the mapping: the shards' positions are taken before this returns, so nothing written
@@ -83,8 +86,18 @@ pub async fn start(
     hash_key: String,
     pool: Arc<Pool>,
     fresh_table: bool,
+    failures_dir: &Path,
 ) -> Result<JoinHandle<()>, String> {
-    let mapping = Arc::new(Mapping { source, stream_arn, hash_key, pool, client });
+    let failures = source.on_failure.as_ref().map(|name| failures_dir.join(format!("{name}.jsonl")));
+    if let (Some(path), Some(name)) = (&failures, &source.on_failure) {
+        println!(
+            "{}.{}: batches given up on go to the on-failure destination {name}: {}",
+            source.function,
+            source.event,
+            path.display()
+        );
+    }
+    let mapping = Arc::new(Mapping { source, stream_arn, hash_key, pool, client, failures });
     let from_start = fresh_table || mapping.source.starting_position == StartingPosition::TrimHorizon;
     let mut shards = HashMap::new();
     for shard in mapping.shards().await? {
@@ -262,6 +275,7 @@ impl Mapping {
         });
         if !expired.is_empty() {
             println!("{}: discarding {} record(s) older than {} s", self.name(), expired.len(), max_age.as_secs());
+            self.give_up(&expired, "RecordAgeExceeded", 0);
         }
         fresh
     }
@@ -306,6 +320,7 @@ impl Mapping {
                     self.name(),
                     retry.len()
                 );
+                self.give_up(&retry, "RetryAttemptsExhausted", retries + 1);
                 continue;
             }
             let backoff = FIRST_BACKOFF.saturating_mul(1 << retries.min(8)).min(MAX_BACKOFF);
@@ -317,6 +332,48 @@ impl Mapping {
             );
             tokio::time::sleep(backoff).await;
             queue.push_front((retry, retries + 1));
+        }
+    }
+
+    /// Records a batch given up on in the on-failure destination, as Lambda sends it to SQS:
+    /// what was invoked, why it stopped, and where in the stream the records are (not the
+    /// records themselves: they stay in the stream for 24 hours).
+    fn give_up(&self, records: &[Value], condition: &str, invocations: u32) {
+        let (Some(path), Some(first), Some(last)) = (&self.failures, records.first(), records.last()) else { return };
+        let arrival = |r: &Value| {
+            let at = r["dynamodb"]["ApproximateCreationDateTime"].as_i64().unwrap_or_default();
+            chrono::DateTime::from_timestamp(at, 0)
+                .unwrap_or_default()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        };
+        let message = json!({
+            "requestContext": {
+                "requestId": uuid::Uuid::new_v4().to_string(),
+                "functionArn": self.pool.spec().arn,
+                "condition": condition,
+                "approximateInvokeCount": invocations,
+            },
+            "version": "1.0",
+            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "DDBStreamBatchInfo": {
+                "startSequenceNumber": stream_records::sequence_number(first),
+                "endSequenceNumber": stream_records::sequence_number(last),
+                "approximateArrivalOfFirstRecord": arrival(first),
+                "approximateArrivalOfLastRecord": arrival(last),
+                "batchSize": records.len(),
+                "streamArn": self.stream_arn,
+            },
+        });
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut file| std::io::Write::write_all(&mut file, format!("{message}\n").as_bytes()));
+        match written {
+            Ok(()) => {
+                println!("{}: {} record(s) → on-failure destination {}", self.name(), records.len(), path.display())
+            }
+            Err(e) => println!("{}: could not record the batch given up on in {}: {e}", self.name(), path.display()),
         }
     }
 

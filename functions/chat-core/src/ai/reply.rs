@@ -10,6 +10,7 @@ use crate::realtime::frames;
 use crate::store::connections::SubscriberItem;
 use crate::store::items::{ConversationItem, MessageItem};
 use crate::store::messages::HistoryPage;
+use crate::store::messages::{Replay, now_ms};
 use crate::store::replies::{Claimed, ReplyClaim};
 use crate::{ApiError, App, messaging};
 use serde_json::{Value, json};
@@ -83,7 +84,12 @@ pub async fn answer(
         let lease_until = epoch_seconds((SystemTime::now() + LEASE).min(deadline)) + 1;
         match app.store.claim_reply(conversation.conversation_id, message.message_id, lease_until).await? {
             Claimed::Won(claim) => break claim,
-            Claimed::Answered => return Ok(Outcome::AlreadyAnswered),
+            Claimed::Answered { reply_id, delivery } => {
+                if let Some(reply_id) = reply_id {
+                    deliver_stored(app, &conversation, message.message_id, reply_id, delivery, deadline).await;
+                }
+                return Ok(Outcome::AlreadyAnswered);
+            }
             // Another delivery is answering, or died doing so: wait for its reply, its release or
             // the end of its lease; if this invocation runs out of time first, Lambda retries.
             Claimed::InProgress if SystemTime::now() + CLAIM_POLL + DEADLINE_MARGIN < deadline => {
@@ -153,9 +159,68 @@ async fn answer_claimed(
     };
     if let Some(realtime) = &app.realtime {
         // Listed again: the user may have (re)connected while the model was answering.
-        messaging::push_message(app, realtime, id, subscribers_now(app, id).await, &reply.view()).await;
+        let pushed = messaging::push_message(app, realtime, id, subscribers_now(app, id).await, &reply.view()).await;
+        if pushed.is_some()
+            && let Err(err) = app.store.mark_reply_delivered(id, message.message_id).await
+        {
+            tracing::warn!(conversation_id = %id, error = %err, "could not record the reply's delivery");
+        }
     }
     Ok(Outcome::Replied(reply.message_id))
+}
+
+/// A redelivery found the reply stored. Unless it reached the sockets, wait for the attempt
+/// that stored it (still pushing) to finish; when that attempt's hold lapses undelivered (its
+/// invocation died, or its answer was lost), take the delivery over and push the stored reply.
+/// Exactly one delivery pushes: taking over is a conditional write.
+async fn deliver_stored(
+    app: &App,
+    conversation: &ConversationItem,
+    reply_to: MessageId,
+    reply_id: MessageId,
+    mut delivery: Replay,
+    deadline: SystemTime,
+) {
+    let Some(realtime) = &app.realtime else { return };
+    let id = conversation.conversation_id;
+    loop {
+        let Replay::Pending { lease_until_ms } = delivery else { return };
+        let wait = lease_until_ms - now_ms();
+        if wait <= 0 {
+            match app.store.take_reply_delivery(id, reply_to).await {
+                Ok(true) => {
+                    let reply = match app.store.message(id, reply_id).await {
+                        Ok(Some(reply)) => reply,
+                        Ok(None) => return tracing::warn!(conversation_id = %id, "the stored reply is gone"),
+                        Err(err) => {
+                            return tracing::warn!(conversation_id = %id, error = %err, "could not read the reply");
+                        }
+                    };
+                    let subscribers = subscribers_now(app, id).await;
+                    if messaging::push_message(app, realtime, id, subscribers, &reply.view()).await.is_some()
+                        && let Err(err) = app.store.mark_reply_delivered(id, reply_to).await
+                    {
+                        tracing::warn!(conversation_id = %id, error = %err, "could not record the reply's delivery");
+                    }
+                    return;
+                }
+                Ok(false) => {}
+                Err(err) => {
+                    return tracing::warn!(conversation_id = %id, error = %err, "could not take the reply's delivery");
+                }
+            }
+        } else if SystemTime::now() + Duration::from_millis(wait as u64) + DEADLINE_MARGIN > deadline {
+            return;
+        } else {
+            tokio::time::sleep(Duration::from_millis((wait as u64).min(200))).await;
+        }
+        delivery = match app.store.reply_delivery(id, reply_to).await {
+            Ok(delivery) => delivery,
+            Err(err) => {
+                return tracing::warn!(conversation_id = %id, error = %err, "could not read the reply's delivery");
+            }
+        };
+    }
 }
 
 /// Calls the model until it answers, a failure is not retryable, or the attempts run out.

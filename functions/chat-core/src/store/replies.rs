@@ -8,7 +8,7 @@
 //! its claim; a claim whose invocation died is taken over once its lease has run out.
 
 use super::items::{ConversationItem, MessageItem};
-use super::messages::Posted;
+use super::messages::{DELIVERY_LEASE_MS, Posted, Replay, now_ms};
 use super::{Store, key_item, keys, s, sdk_error, to_item};
 use crate::agent::AGENT_ID;
 use crate::domain::{ConversationId, MessageId, MessageText};
@@ -38,6 +38,15 @@ pub struct ReplyClaimItem {
     pub lease_until: i64,
     pub claimed_at: String,
     pub expires_at: i64,
+    /// Once `done`: the stored reply, and whether it reached the sockets. The attempt that
+    /// stored it holds its delivery until `delivery_lease_ms` (epoch ms); a redelivery of the
+    /// trigger takes a lapsed, undelivered one over and pushes the reply.
+    #[serde(default)]
+    pub reply_id: Option<MessageId>,
+    #[serde(default)]
+    pub delivered: bool,
+    #[serde(default)]
+    pub delivery_lease_ms: i64,
 }
 
 /// A claim this invocation holds.
@@ -52,8 +61,8 @@ pub struct ReplyClaim {
 pub enum Claimed {
     /// This invocation answers.
     Won(ReplyClaim),
-    /// The message has its reply already.
-    Answered,
+    /// The message has its reply already (`reply_id`); whether it was delivered.
+    Answered { reply_id: Option<MessageId>, delivery: Replay },
     /// Another invocation is answering it now.
     InProgress,
 }
@@ -79,6 +88,9 @@ impl Store {
             lease_until,
             claimed_at: crate::views::now_timestamp(),
             expires_at: now + CLAIM_TTL_SECONDS,
+            reply_id: None,
+            delivered: false,
+            delivery_lease_ms: 0,
         };
         let result = self
             .client
@@ -96,7 +108,14 @@ impl Store {
             Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
                 let existing: Option<ReplyClaimItem> = self.get("get reply claim", &key).await?;
                 Ok(match existing {
-                    Some(claim) if claim.status == DONE => Claimed::Answered,
+                    Some(claim) if claim.status == DONE => Claimed::Answered {
+                        reply_id: claim.reply_id,
+                        delivery: if claim.delivered {
+                            Replay::Delivered
+                        } else {
+                            Replay::Pending { lease_until_ms: claim.delivery_lease_ms }
+                        },
+                    },
                     _ => Claimed::InProgress,
                 })
             }
@@ -135,10 +154,16 @@ impl Store {
         claim: &ReplyClaim,
         text: MessageText,
     ) -> Result<Option<MessageItem>, ApiError> {
+        let message = MessageItem::draft(conversation, AGENT_ID, text, None);
         let done = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key_item(&keys::ai_reply(claim.conversation_id, claim.reply_to))?))
-            .update_expression("SET #status = :done, answered_at = :at")
+            .update_expression(
+                "SET #status = :done, answered_at = :at, reply_id = :reply, delivered = :no, delivery_lease_ms = :lease",
+            )
+            .expression_attribute_values(":reply", s(message.message_id.to_string()))
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .expression_attribute_values(":lease", AttributeValue::N((now_ms() + DELIVERY_LEASE_MS).to_string()))
             .condition_expression("#owner = :owner AND #status = :pending")
             .expression_attribute_names("#owner", "owner")
             .expression_attribute_names("#status", "status")
@@ -149,13 +174,74 @@ impl Store {
             .build()
             .map_err(ApiError::internal)?;
         let guard = TransactWriteItem::builder().update(done).build();
-        match self
-            .post_message_if(conversation, MessageItem::draft(conversation, AGENT_ID, text, None), Some(guard))
-            .await?
-        {
+        match self.post_message_if(conversation, message, Some(guard)).await? {
             Some(Posted::Stored(message)) => Ok(Some(message)),
             Some(Posted::Replayed(..)) => Err(ApiError::internal("store reply: replayed without a client id")),
             None => Ok(None),
         }
+    }
+
+    /// Takes over the delivery of a stored reply whose lease lapsed undelivered: `true` when
+    /// this delivery now holds it (a conditional write: exactly one wins).
+    pub async fn take_reply_delivery(
+        &self,
+        conversation: ConversationId,
+        reply_to: MessageId,
+    ) -> Result<bool, ApiError> {
+        let now = now_ms();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::ai_reply(conversation, reply_to))?))
+            .update_expression("SET delivery_lease_ms = :until")
+            .condition_expression("#status = :done AND delivered = :no AND delivery_lease_ms < :now")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":done", s(DONE))
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":until", AttributeValue::N((now + DELIVERY_LEASE_MS).to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(sdk_error("take reply delivery", err)),
+        }
+    }
+
+    /// Records that the stored reply reached the sockets.
+    pub async fn mark_reply_delivered(
+        &self,
+        conversation: ConversationId,
+        reply_to: MessageId,
+    ) -> Result<(), ApiError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::ai_reply(conversation, reply_to))?))
+            .update_expression("SET delivered = :yes")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| sdk_error("mark reply delivered", err))
+    }
+
+    /// Where the delivery of a stored reply stands (a fresh read).
+    pub async fn reply_delivery(&self, conversation: ConversationId, reply_to: MessageId) -> Result<Replay, ApiError> {
+        let claim: Option<ReplyClaimItem> =
+            self.get("get reply claim", &keys::ai_reply(conversation, reply_to)).await?;
+        Ok(match claim {
+            Some(claim) if claim.delivered => Replay::Delivered,
+            Some(claim) => Replay::Pending { lease_until_ms: claim.delivery_lease_ms },
+            None => Replay::Delivered, // expired: nothing left to deliver
+        })
+    }
+
+    /// One stored message of a conversation.
+    pub async fn message(&self, conversation: ConversationId, id: MessageId) -> Result<Option<MessageItem>, ApiError> {
+        self.get("get message", &keys::message(conversation, id)).await
     }
 }

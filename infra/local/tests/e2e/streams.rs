@@ -31,7 +31,8 @@ fn item(pk: &str, kind: &str, n: u32) -> std::collections::HashMap<String, A> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stream_triggers_with_stand_ins() {
-    let (gw, dir) = stand_in_stack(&[]);
+    let data = std::env::temp_dir().join(format!("stand-in-data-{}", uuid::Uuid::new_v4().simple()));
+    let (gw, dir) = stand_in_stack(&[("LOCAL_DATA_DIR", data.to_str().unwrap())]);
     let db = local_stack::table::local_client(&gw.dynamodb);
     let put =
         |pk: &str, kind: &str, n: u32| db.put_item().table_name("chat-local").set_item(Some(item(pk, kind, n))).send();
@@ -97,11 +98,24 @@ async fn stream_triggers_with_stand_ins() {
     })
     .await;
     assert_eq!(recorded(&dir, "fail").len(), 3);
+    // ...into the on-failure destination (`LOCAL_DATA_DIR/Failures.jsonl`), as Lambda sends it
+    // to SQS: the condition and where the record is in the stream.
+    wait_for("the on-failure record", || gw.output().iter().any(|l| l.contains("→ on-failure destination"))).await;
+    let given_up: Vec<Value> = std::fs::read_to_string(data.join("Failures.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(given_up.len(), 1, "{given_up:?}");
+    assert_eq!(given_up[0]["requestContext"]["condition"], "RetryAttemptsExhausted");
+    assert_eq!(given_up[0]["requestContext"]["approximateInvokeCount"], 3);
+    assert_eq!(given_up[0]["DDBStreamBatchInfo"]["batchSize"], 1);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(recorded(&dir, "partial").len(), 2, "a successful retry is not repeated");
 
     gw.stop_leaving_nothing();
     let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_dir_all(data);
 }
 
 /// A DynamoDB that stops answering in the middle of a request (a half-open connection, which

@@ -123,6 +123,7 @@ Resources:
             StartingPosition: TRIM_HORIZON
             BatchSize: 1
             MaximumRetryAttempts: 2
+            DestinationConfig: {OnFailure: {Type: SQS, Destination: !GetAtt Failures.Arn}}
             FilterCriteria: {Filters: [{Pattern: '{"dynamodb": {"NewImage": {"kind": {"S": [{"prefix": "fail"}]}}}}'}]}
 "#;
 
