@@ -7,9 +7,7 @@ use crate::domain::{ClientMessageId, ConversationId, MessageId, MessageText, Use
 use crate::error::ApiError;
 use crate::paging::{MAX_PAGE_BYTES, fit_to_budget};
 use crate::views::MessageView;
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
 pub enum Posted {
     /// Newly stored: push it.
@@ -228,34 +226,14 @@ impl Store {
     }
 
     /// Takes over the delivery of a stored message whose lease lapsed undelivered: `true` when
-    /// this attempt now holds it (a conditional write, so exactly one attempt wins).
+    /// this attempt now holds it ([`Store::take_delivery_lease`]).
     pub async fn take_delivery(
         &self,
         conversation: ConversationId,
         sender: UserId,
         client: ClientMessageId,
     ) -> Result<bool, ApiError> {
-        let now = now_ms();
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::idempotency(conversation, sender, client))?))
-            .update_expression("SET delivery_lease_ms = :until")
-            .condition_expression(
-                "attribute_exists(PK) AND (attribute_not_exists(delivered) OR delivered = :no) AND \
-                 (attribute_not_exists(delivery_lease_ms) OR delivery_lease_ms < :now)",
-            )
-            .expression_attribute_values(":until", n(now + DELIVERY_LEASE_MS))
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":no", AttributeValue::Bool(false))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => Ok(false),
-            Err(err) => Err(sdk_error("take message delivery", err)),
-        }
+        self.take_delivery_lease("take message delivery", &keys::idempotency(conversation, sender, client)).await
     }
 
     /// Records that the message a `client_message_id` stored reached the sockets.
@@ -265,17 +243,7 @@ impl Store {
         sender: UserId,
         client: ClientMessageId,
     ) -> Result<(), ApiError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::idempotency(conversation, sender, client))?))
-            .update_expression("SET delivered = :yes")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":yes", AttributeValue::Bool(true))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|err| sdk_error("mark message delivered", err))
+        self.mark_delivered_at("mark message delivered", &keys::idempotency(conversation, sender, client)).await
     }
 
     /// One page of history. Message sort keys are `MSG#<uuid v7>`; the range stays inside the
@@ -325,12 +293,4 @@ impl Store {
         }
         Ok(History { messages, more })
     }
-}
-
-fn n(value: i64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-fn is_condition_failure<R>(err: &SdkError<UpdateItemError, R>) -> bool {
-    matches!(err, SdkError::ServiceError(e) if e.err().is_conditional_check_failed_exception())
 }

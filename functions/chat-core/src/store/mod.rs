@@ -3,6 +3,7 @@
 
 pub mod connections;
 pub mod conversations;
+mod delivery;
 pub mod items;
 pub mod keys;
 pub mod messages;

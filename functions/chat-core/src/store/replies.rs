@@ -182,32 +182,13 @@ impl Store {
     }
 
     /// Takes over the delivery of a stored reply whose lease lapsed undelivered: `true` when
-    /// this delivery now holds it (a conditional write: exactly one wins).
+    /// this delivery now holds it ([`Store::take_delivery_lease`]).
     pub async fn take_reply_delivery(
         &self,
         conversation: ConversationId,
         reply_to: MessageId,
     ) -> Result<bool, ApiError> {
-        let now = now_ms();
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::ai_reply(conversation, reply_to))?))
-            .update_expression("SET delivery_lease_ms = :until")
-            .condition_expression("#status = :done AND delivered = :no AND delivery_lease_ms < :now")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":done", s(DONE))
-            .expression_attribute_values(":no", AttributeValue::Bool(false))
-            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-            .expression_attribute_values(":until", AttributeValue::N((now + DELIVERY_LEASE_MS).to_string()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(err) => Err(sdk_error("take reply delivery", err)),
-        }
+        self.take_delivery_lease("take reply delivery", &keys::ai_reply(conversation, reply_to)).await
     }
 
     /// Records that the stored reply reached the sockets.
@@ -216,17 +197,7 @@ impl Store {
         conversation: ConversationId,
         reply_to: MessageId,
     ) -> Result<(), ApiError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::ai_reply(conversation, reply_to))?))
-            .update_expression("SET delivered = :yes")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":yes", AttributeValue::Bool(true))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|err| sdk_error("mark reply delivered", err))
+        self.mark_delivered_at("mark reply delivered", &keys::ai_reply(conversation, reply_to)).await
     }
 
     /// Where the delivery of a stored reply stands (a fresh read).
