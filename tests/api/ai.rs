@@ -502,26 +502,20 @@ async fn a_lapsed_claim_can_be_taken_over_but_never_yields_a_second_reply() {
     let now = chrono::Utc::now().timestamp();
     let text = || MessageText::parse("reply".into()).unwrap();
 
-    let Claimed::Won(stale) = store.claim_reply(conversation.conversation_id, asked, now - 1).await.unwrap() else {
+    let Claimed::Won(stale) = store.claim_reply(conversation.id(), asked, now - 1).await.unwrap() else {
         panic!("the first claim wins")
     };
     // Its lease has run out (its invocation is gone): a redelivery takes it over...
-    let Claimed::Won(fresh) = store.claim_reply(conversation.conversation_id, asked, now + 60).await.unwrap() else {
+    let Claimed::Won(fresh) = store.claim_reply(conversation.id(), asked, now + 60).await.unwrap() else {
         panic!("a lapsed claim is taken over")
     };
     // ...and while the new owner holds it, nobody else gets it.
-    assert!(matches!(
-        store.claim_reply(conversation.conversation_id, asked, now + 60).await.unwrap(),
-        Claimed::InProgress
-    ));
+    assert!(matches!(store.claim_reply(conversation.id(), asked, now + 60).await.unwrap(), Claimed::InProgress));
     // Should the old owner still be alive after all, it can neither store nor release.
     assert!(store.store_reply(&conversation, &stale, text()).await.unwrap().is_none());
     store.release_reply(&stale).await.unwrap();
     assert!(store.store_reply(&conversation, &fresh, text()).await.unwrap().is_some());
-    assert!(matches!(
-        store.claim_reply(conversation.conversation_id, asked, now + 60).await.unwrap(),
-        Claimed::Answered { .. }
-    ));
+    assert!(matches!(store.claim_reply(conversation.id(), asked, now + 60).await.unwrap(), Claimed::Answered { .. }));
     assert_eq!(world.history().await.iter().filter(|m| m["sender_id"] == AGENT_ID).count(), 1);
 }
 
@@ -539,7 +533,7 @@ async fn a_redelivery_pushes_a_stored_reply_nobody_delivered() {
     let store = &world.env.app.store;
     let conversation = store.conversation(world.conversation_id()).await.unwrap().unwrap();
     let now = chrono::Utc::now().timestamp();
-    let Claimed::Won(claim) = store.claim_reply(conversation.conversation_id, asked_id, now + 60).await.unwrap() else {
+    let Claimed::Won(claim) = store.claim_reply(conversation.id(), asked_id, now + 60).await.unwrap() else {
         panic!("the first claim wins")
     };
     let reply =

@@ -4,7 +4,7 @@ use chat_core::auth::Claims;
 use chat_tests::{Function, Reply, TestEnv, User};
 use serde_json::{Value, json};
 
-/// The AI agent's stable id (`chat_core::agent::AGENT_ID`), as fixtures spell it.
+/// The AI agent's stable id (`chat_core::domain::AGENT_ID`), as fixtures spell it.
 pub const AGENT_ID: &str = "00000000-0000-4000-8000-000000000a1a";
 /// The id the `unknown-*` fixtures use: a valid UUID that nothing in a fresh table has.
 pub const UNKNOWN_ID: &str = "3f0c1a52-9d7e-4b1a-8c55-2e6f0b9d4a11";

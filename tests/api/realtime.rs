@@ -248,6 +248,7 @@ async fn connect_stores_the_connection_and_nothing_else() {
         &json!({
             "PK": format!("CONN#{connection}"),
             "SK": "CONNECTION",
+            "entity_type": "connection",
             "connection_id": connection,
             "user_id": alice.id,
             "connected_at": connected_at,
@@ -278,11 +279,11 @@ async fn connect_with_a_conversation_registers_it_at_once() {
     let expires = assert_ttl(&after[&connection_key(&connection)]);
     assert_eq!(
         after[&subscriber],
-        json!({"PK": subscriber.0, "SK": subscriber.1, "connection_id": connection, "user_id": alice.id, "expires_at": expires})
+        json!({"PK": subscriber.0, "SK": subscriber.1, "entity_type": "subscriber", "connection_id": connection, "user_id": alice.id, "expires_at": expires})
     );
     assert_eq!(
         after[&mirror],
-        json!({"PK": mirror.0, "SK": mirror.1, "conversation_id": conversation, "expires_at": expires})
+        json!({"PK": mirror.0, "SK": mirror.1, "entity_type": "subscription", "conversation_id": conversation, "expires_at": expires})
     );
     assert!(gateway.posts().is_empty());
 
@@ -421,11 +422,11 @@ async fn subscribe_registers_the_connection() {
     let expires = before[&connection_key(&connection)]["expires_at"].as_i64().unwrap();
     assert_eq!(
         after[&subscriber],
-        json!({"PK": subscriber.0, "SK": subscriber.1, "connection_id": connection, "user_id": alice.id, "expires_at": expires})
+        json!({"PK": subscriber.0, "SK": subscriber.1, "entity_type": "subscriber", "connection_id": connection, "user_id": alice.id, "expires_at": expires})
     );
     assert_eq!(
         after[&mirror],
-        json!({"PK": mirror.0, "SK": mirror.1, "conversation_id": conversation, "expires_at": expires})
+        json!({"PK": mirror.0, "SK": mirror.1, "entity_type": "subscription", "conversation_id": conversation, "expires_at": expires})
     );
 
     // Subscribing twice is harmless: same answer, same items.

@@ -3,9 +3,10 @@
 use chat_core::auth::PasswordCheck;
 use chat_core::domain::{DisplayName, Email, Password, PictureUrl, UserId};
 use chat_core::http::{json, json_body, serve};
+use chat_core::store::StoreError;
 use chat_core::store::items::UserItem;
-use chat_core::store::users::{EMAIL_TAKEN, NewUser};
-use chat_core::{ApiError, ApiResult, App};
+use chat_core::store::users::NewUser;
+use chat_core::{ApiResult, App};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
@@ -54,7 +55,7 @@ async fn register(app: &App, req: Request) -> ApiResult<Response<Body>> {
     // The agent's address has no claim item to collide with: it is refused here, with the
     // answer a taken address gets.
     if body.email.is_reserved() {
-        return Err(ApiError::Conflict(EMAIL_TAKEN.into()));
+        return Err(StoreError::EmailTaken.into());
     }
     let retry = body.clone_for_retry();
     let password_hash = app.passwords.hash(body.password).await?;
@@ -68,9 +69,9 @@ async fn register(app: &App, req: Request) -> ApiResult<Response<Body>> {
         })
         .await;
     let user = match created {
-        Err(ApiError::Conflict(message)) => match retried(app, retry).await? {
+        Err(StoreError::EmailTaken) => match retried(app, retry).await? {
             Some(user) => user,
-            None => return Err(ApiError::Conflict(message)),
+            None => return Err(StoreError::EmailTaken.into()),
         },
         other => other?,
     };

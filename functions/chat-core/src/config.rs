@@ -41,6 +41,9 @@ pub enum ConfigError {
 }
 
 pub const MIN_SECRET_BYTES: usize = 32;
+/// Posts in flight at once per fan-out: enough to hide per-post latency, bounded so one busy
+/// conversation cannot exhaust sockets or the account's API Gateway request rate.
+pub const DEFAULT_FANOUT_CONCURRENCY: usize = 128;
 pub const MAX_TOKEN_TTL_SECONDS: u64 = 24 * 60 * 60;
 
 impl Config {
@@ -54,22 +57,11 @@ impl Config {
         let optional = |key: &str| lookup(key).filter(|v| !v.is_empty());
 
         let jwt_secret = optional("JWT_SECRET").map(|s| check_secret("JWT_SECRET", s.into_bytes())).transpose()?;
-        let token_ttl_seconds = match optional("TOKEN_TTL_SECONDS") {
-            None => 3600,
-            Some(raw) => raw
-                .parse::<u64>()
-                .ok()
-                .filter(|ttl| (60..=MAX_TOKEN_TTL_SECONDS).contains(ttl))
-                .ok_or_else(|| ConfigError::Invalid("TOKEN_TTL_SECONDS", "must be 60 to 86400".into()))?,
-        };
-        let fanout_concurrency = match optional("FANOUT_CONCURRENCY") {
-            None => crate::realtime::DEFAULT_CONCURRENCY,
-            Some(raw) => raw
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=1000).contains(n))
-                .ok_or_else(|| ConfigError::Invalid("FANOUT_CONCURRENCY", "must be 1 to 1000".into()))?,
-        };
+        let token_ttl_seconds =
+            number("TOKEN_TTL_SECONDS", optional("TOKEN_TTL_SECONDS"), 60..=MAX_TOKEN_TTL_SECONDS, 3600)?;
+        let fanout_concurrency =
+            number("FANOUT_CONCURRENCY", optional("FANOUT_CONCURRENCY"), 1..=1000, DEFAULT_FANOUT_CONCURRENCY as u64)?
+                as usize;
         let server_timing = match optional("SERVER_TIMING").as_deref() {
             None | Some("0") | Some("false") => false,
             Some("1") | Some("true") => true,
@@ -89,6 +81,21 @@ impl Config {
             server_timing,
         })
     }
+}
+
+/// A whole number setting: `default` when unset, else within `range` (every numeric setting of
+/// every function is read through this, so they refuse alike).
+pub fn number(
+    key: &'static str,
+    raw: Option<String>,
+    range: std::ops::RangeInclusive<u64>,
+    default: u64,
+) -> Result<u64, ConfigError> {
+    let Some(raw) = raw else { return Ok(default) };
+    raw.parse::<u64>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| ConfigError::Invalid(key, format!("must be {} to {}", range.start(), range.end())))
 }
 
 /// A signing key must be at least 256 bits (RFC 7518 §3.2).

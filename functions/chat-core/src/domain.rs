@@ -123,6 +123,11 @@ impl ConnectionId {
     }
 }
 
+/// The AI agent: a participant with a stable id and a real profile, but no credentials, so
+/// nobody can log in as it, and no token ever names it, so nobody can send as it. It is not
+/// listed by `GET /api/users`: it is reached through `is_ai`, never as a direct partner.
+pub const AGENT_ID: UserId = UserId::from_uuid_const(Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0a1a));
+
 /// The AI agent's address and display name: reserved, nobody can register or take them.
 pub const AGENT_EMAIL: &str = "ai-agent@agent.invalid";
 pub const AGENT_NAME: &str = "AI Agent";

@@ -1,7 +1,8 @@
-//! The one error type every handler returns, and the one place it becomes an HTTP response.
+//! The one error type every handler returns, and the one place storage errors become API
+//! errors. `crate::http` turns it into a response, `crate::ws` into an error frame.
 
-use lambda_http::http::StatusCode;
-use lambda_http::{Body, Response};
+use crate::store::StoreError;
+use http::StatusCode;
 use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
@@ -72,37 +73,20 @@ impl ApiError {
             _ => tracing::debug!(error = %self, "request refused"),
         }
     }
+}
 
-    /// Logs the error, then builds the HTTP response.
-    pub fn into_response(self) -> Response<Body> {
-        self.log();
-        let mut builder = Response::builder().status(self.status()).header("content-type", "application/json");
-        match &self {
-            Self::MethodNotAllowed { allow, .. } => builder = builder.header("allow", allow.join(", ")),
-            Self::Throttled { retry_after_seconds } => {
-                builder = builder.header("retry-after", retry_after_seconds.max(&1).to_string())
-            }
-            _ => {}
+/// Storage speaks storage; this is where its answers take the contract's statuses and words.
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound(what) => Self::NotFound(format!("{what} not found")),
+            StoreError::NoSuchUser => Self::Unauthorized("invalid or expired token"),
+            StoreError::EmailTaken | StoreError::IdempotencyKeyReused => Self::Conflict(err.to_string()),
+            StoreError::InvalidCursor => Self::bad_request(err.to_string()),
+            StoreError::Unavailable(detail) => Self::Unavailable(detail),
+            StoreError::Internal(detail) => Self::Internal(detail),
         }
-        builder.body(Body::from(self.body().to_string())).expect("static response parts are valid")
     }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_429_carries_retry_after_in_whole_seconds() {
-        let response = ApiError::Throttled { retry_after_seconds: 7 }.into_response();
-        assert_eq!(response.status(), 429);
-        assert_eq!(response.headers()["retry-after"], "7");
-        let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
-        assert_eq!(body["error"]["status"], 429);
-        // Never "come back in 0 seconds": clients would spin.
-        let response = ApiError::Throttled { retry_after_seconds: 0 }.into_response();
-        assert_eq!(response.headers()["retry-after"], "1");
-    }
-}

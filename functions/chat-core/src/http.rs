@@ -23,7 +23,7 @@ where
     let started = Instant::now();
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
-    let response = crate::bounds::within_budget(handle(req)).await.unwrap_or_else(ApiError::into_response);
+    let response = crate::bounds::within_budget(handle(req)).await.unwrap_or_else(error_response);
     tracing::info!(
         method,
         path,
@@ -32,6 +32,20 @@ where
         "request"
     );
     response
+}
+
+/// Logs the error, then answers with the contract's envelope and the headers its status needs.
+pub fn error_response(err: ApiError) -> Response<Body> {
+    err.log();
+    let mut builder = Response::builder().status(err.status()).header("content-type", "application/json");
+    match &err {
+        ApiError::MethodNotAllowed { allow, .. } => builder = builder.header("allow", allow.join(", ")),
+        ApiError::Throttled { retry_after_seconds } => {
+            builder = builder.header("retry-after", retry_after_seconds.max(&1).to_string())
+        }
+        _ => {}
+    }
+    builder.body(Body::from(err.body().to_string())).expect("static response parts are valid")
 }
 
 pub fn json<T: Serialize>(status: StatusCode, body: &T) -> ApiResult<Response<Body>> {
@@ -166,6 +180,18 @@ mod tests {
             Err(ApiError::BadRequest(m)) => m,
             other => panic!("expected 400, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn every_429_carries_retry_after_in_whole_seconds() {
+        let response = error_response(ApiError::Throttled { retry_after_seconds: 7 });
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.headers()["retry-after"], "7");
+        let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert_eq!(body["error"]["status"], 429);
+        // Never "come back in 0 seconds": clients would spin.
+        let response = error_response(ApiError::Throttled { retry_after_seconds: 0 });
+        assert_eq!(response.headers()["retry-after"], "1");
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! Shared code for the chat functions: configuration, errors, auth, domain types, storage.
 //! Each function crate under `functions/` is a thin Lambda around one handler that uses this.
 
-pub mod agent;
 pub mod ai;
 pub mod app;
 pub mod auth;

@@ -3,8 +3,8 @@
 
 use crate::domain::{ClientMessageId, ConnectionId, ConversationId, MessageId, MessageText, UserId};
 use crate::realtime::{FanOut, Realtime, frames};
-use crate::store::connections::SubscriberItem;
 use crate::store::items::ConversationItem;
+use crate::store::items::SubscriberItem;
 use crate::store::messages::{DELIVERY_LEASE_MS, Posted, Replay, now_ms};
 use crate::views::MessageView;
 use crate::{ApiError, ApiResult, App};
@@ -70,7 +70,7 @@ pub async fn send_in(
     text: MessageText,
     client_message_id: Option<ClientMessageId>,
 ) -> ApiResult<(Sent, SendTimings)> {
-    let id = conversation.conversation_id;
+    let id = conversation.id();
     let started = Instant::now();
     let store = async {
         let posted = app.store.post_message(conversation, sender, text, client_message_id).await;
@@ -126,7 +126,7 @@ async fn redeliver(
     view: &MessageView,
     mut replay: Replay,
 ) {
-    let id = conversation.conversation_id;
+    let id = conversation.id();
     let give_up = Instant::now() + Duration::from_millis(DELIVERY_LEASE_MS as u64 + 1_000);
     loop {
         let Replay::Pending { lease_until_ms } = replay else { return };
@@ -205,5 +205,5 @@ pub async fn subscribe(
     if connection.user_id != user {
         return Err(ApiError::Forbidden("the connection belongs to another user".into()));
     }
-    app.store.subscribe(&connection, conversation_id).await
+    Ok(app.store.subscribe(&connection, conversation_id).await?)
 }

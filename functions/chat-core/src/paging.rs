@@ -1,6 +1,10 @@
 //! `?limit=` and `?cursor=` for the user and conversation lists.
 
 use crate::error::ApiError;
+use crate::store::Listed;
+use crate::store::items::MessageItem;
+use crate::store::messages::History;
+use crate::views::MessageView;
 use serde::Serialize;
 
 pub const MAX_LIMIT: usize = 100;
@@ -42,6 +46,7 @@ pub fn parse_limit(raw: Option<&str>) -> Result<usize, ApiError> {
     }
 }
 
+/// A response page: the items' views, and the cursor of the next page when more remain.
 pub struct Page<T> {
     pub items: Vec<T>,
     /// Cursor for the next page, when more remain.
@@ -49,23 +54,30 @@ pub struct Page<T> {
 }
 
 impl<T: Serialize> Page<T> {
-    /// `items` was fetched with `limit + 1`: the extra one only proves that more remain.
-    /// `truncated` is DynamoDB's own hint (a `LastEvaluatedKey`, e.g. at the 1 MB page cap).
-    /// The page also ends early at [`MAX_PAGE_BYTES`].
-    pub fn from_overfetch<S>(
-        mut items: Vec<S>,
-        limit: usize,
-        truncated: bool,
-        cursor_of: impl Fn(&S) -> String,
-        view: impl Fn(&S) -> T,
-    ) -> Self {
-        let mut more = items.len() > limit || (truncated && !items.is_empty());
-        items.truncate(limit);
-        let mut views: Vec<T> = items.iter().map(view).collect();
-        more |= fit_to_budget(&mut views, MAX_PAGE_BYTES);
-        let next = if more { items.get(views.len().wrapping_sub(1)).map(&cursor_of) } else { None };
+    /// The views of a page read from storage, ending early at [`MAX_PAGE_BYTES`] (the next
+    /// page then starts after the last view kept).
+    pub fn of<S>(listed: Listed<S>, view: impl Fn(&S) -> T) -> Self {
+        let mut views: Vec<T> = listed.items.iter().map(|(_, item)| view(item)).collect();
+        let cut = fit_to_budget(&mut views, MAX_PAGE_BYTES);
+        let next = if listed.more || cut {
+            listed.items.get(views.len().wrapping_sub(1)).map(|(c, _)| c.clone())
+        } else {
+            None
+        };
         Self { items: views, next }
     }
+}
+
+/// A history page as the API returns it: oldest first, and cut at [`MAX_PAGE_BYTES`] keeping the
+/// messages nearest its anchor, so its `Link` continues where it stopped. Also whether more
+/// remain beyond it.
+pub fn history_page(history: History) -> (Vec<MessageView>, bool) {
+    let mut messages: Vec<MessageView> = history.messages.iter().map(MessageItem::view).collect();
+    let cut = fit_to_budget(&mut messages, MAX_PAGE_BYTES);
+    if history.newest_first {
+        messages.reverse();
+    }
+    (messages, history.more || cut)
 }
 
 #[cfg(test)]
@@ -85,13 +97,14 @@ mod tests {
 
     #[test]
     fn a_page_cut_by_the_budget_links_to_the_rest() {
-        let sources: Vec<usize> = (0..100).collect();
-        let page = Page::from_overfetch(sources, 100, false, |i| i.to_string(), |_| "é".repeat(15_000));
+        let listed =
+            |items: Vec<usize>, more| Listed { items: items.into_iter().map(|i| (i.to_string(), i)).collect(), more };
+        let page = Page::of(listed((0..100).collect(), false), |_| "é".repeat(15_000));
         // 15,000 two-byte characters: 30 KB of JSON each, 34 fit in 1 MiB.
         assert_eq!(page.items.len(), MAX_PAGE_BYTES / 30_003);
         assert_eq!(page.next.as_deref(), Some("33"));
         assert!(serde_json::to_vec(&page.items).unwrap().len() <= MAX_PAGE_BYTES);
-        let small = Page::from_overfetch(vec![1, 2], 100, false, |i| i.to_string(), |i| *i);
+        let small = Page::of(listed(vec![1, 2], false), |i| *i);
         assert_eq!((small.items, small.next), (vec![1, 2], None));
     }
 }

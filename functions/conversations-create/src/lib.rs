@@ -1,7 +1,6 @@
 //! `POST /api/conversations`: a direct conversation (one per pair of users) or a new AI one.
 
-use chat_core::agent::AGENT_ID;
-use chat_core::domain::{ConversationId, UserId};
+use chat_core::domain::{AGENT_ID, ConversationId, UserId};
 use chat_core::http::{caller, json, json_body, serve};
 use chat_core::store::conversations::Created;
 use chat_core::store::items::ConversationItem;
@@ -42,8 +41,8 @@ async fn create(app: &App, req: Request) -> ApiResult<Response<Body>> {
         }
     };
     match created {
-        Created::New(c) => json(StatusCode::CREATED, &c.view()),
-        Created::Existing(c) => json(StatusCode::OK, &c.view()),
+        Created::New(c) => json(StatusCode::CREATED, &c.summary),
+        Created::Existing(c) => json(StatusCode::OK, &c.summary),
     }
 }
 

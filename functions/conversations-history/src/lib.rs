@@ -2,7 +2,7 @@
 
 use chat_core::domain::{ConversationId, MessageId};
 use chat_core::http::{caller, canonical_path, json, path_param, query_param, serve, with_next_link};
-use chat_core::paging::parse_limit;
+use chat_core::paging::{history_page, parse_limit};
 use chat_core::store::messages::HistoryPage;
 use chat_core::{ApiError, ApiResult, App};
 use lambda_http::http::StatusCode;
@@ -32,12 +32,12 @@ async fn history(app: &App, req: Request) -> ApiResult<Response<Body>> {
     let (conversation, history) =
         tokio::join!(app.store.conversation_for(id, user), app.store.history(id, page, limit));
     conversation?;
-    let history = history?;
-    let next = match (history.more, page, history.messages.first(), history.messages.last()) {
+    let (messages, more) = history_page(history?);
+    let next = match (more, page, messages.first(), messages.last()) {
         (true, HistoryPage::After(_), _, Some(newest)) => Some(format!("after={}", newest.message_id)),
         (true, _, Some(oldest), _) => Some(format!("before={}", oldest.message_id)),
         _ => None,
     }
     .map(|query| format!("{}?{query}&limit={limit}", canonical_path(&req)));
-    with_next_link(json(StatusCode::OK, &history.messages)?, next)
+    with_next_link(json(StatusCode::OK, &messages)?, next)
 }

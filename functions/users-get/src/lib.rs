@@ -1,8 +1,8 @@
 //! `GET /api/users/{user_id}`: one profile.
 
-use chat_core::agent;
-use chat_core::domain::UserId;
+use chat_core::domain::{AGENT_ID, UserId};
 use chat_core::http::{caller, json, path_param, serve};
+use chat_core::store::items::UserItem;
 use chat_core::{ApiError, ApiResult, App};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -17,7 +17,7 @@ async fn get_user(app: &App, req: Request) -> ApiResult<Response<Body>> {
     let user = match app.store.user(id).await? {
         Some(user) => user,
         // The agent's profile is stored with its first conversation but exists from the start.
-        None if id == agent::AGENT_ID => agent::profile_item(),
+        None if id == AGENT_ID => UserItem::agent(),
         None => return Err(ApiError::not_found("user not found")),
     };
     json(StatusCode::OK, &user.profile())

@@ -1,6 +1,8 @@
 //! `GET /api/users`: every profile, paged.
 
 use chat_core::http::{caller, canonical_path, json, page_request, query_escape, serve, with_next_link};
+use chat_core::paging::Page;
+use chat_core::store::items::UserItem;
 use chat_core::{ApiResult, App};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -12,7 +14,8 @@ pub async fn handler(app: &App, req: Request) -> Response<Body> {
 async fn list_users(app: &App, req: Request) -> ApiResult<Response<Body>> {
     caller(app.tokens()?, &req)?;
     let page = page_request(&req)?;
-    let users = app.store.list_users(&page).await?;
+    let listed = app.store.list_users(page.limit, page.cursor.as_deref()).await?;
+    let users = Page::of(listed, UserItem::profile);
     let next = users
         .next
         .map(|cursor| format!("{}?cursor={}&limit={}", canonical_path(&req), query_escape(&cursor), page.limit));

@@ -5,7 +5,7 @@ use aws_lambda_events::apigw::ApiGatewayProxyResponse;
 use chat_core::domain::{ClientMessageId, ConversationId, MessageText};
 use chat_core::http::parse_json;
 use chat_core::realtime::frames;
-use chat_core::store::connections::ConnectionItem;
+use chat_core::store::items::ConnectionItem;
 use chat_core::ws::{self, WsEvent};
 use chat_core::{ApiError, ApiResult, App, messaging};
 use serde::Deserialize;

@@ -57,15 +57,8 @@ impl AiConfig {
     /// Reads through `lookup` so tests can configure without touching the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let optional = |key: &str| lookup(key).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let number = |key: &'static str, min: u64, max: u64, default: u64| -> Result<u64, ConfigError> {
-            match optional(key) {
-                None => Ok(default),
-                Some(raw) => raw
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| (min..=max).contains(n))
-                    .ok_or_else(|| ConfigError::Invalid(key, format!("must be {min} to {max}"))),
-            }
+        let number = |key: &'static str, min: u64, max: u64, default: u64| {
+            crate::config::number(key, optional(key), min..=max, default)
         };
         let provider = match optional("AI_PROVIDER").map(|p| p.to_ascii_lowercase()).as_deref() {
             None | Some("offline") => Provider::Offline,

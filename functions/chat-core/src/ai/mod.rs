@@ -11,7 +11,7 @@ pub mod reply;
 
 pub use config::{AiConfig, Provider};
 
-use crate::agent::AGENT_ID;
+use crate::domain::AGENT_ID;
 use crate::views::MessageView;
 use std::time::Duration;
 

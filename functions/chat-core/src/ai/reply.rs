@@ -4,10 +4,10 @@
 //! the model fails for good, nothing is stored and the user's sockets get a 503 `error` frame.
 
 use super::{AiConfig, Model, ModelError, ModelRequest};
-use crate::agent::AGENT_ID;
+use crate::domain::AGENT_ID;
 use crate::domain::{ConversationId, MessageId, MessageText, UserId};
 use crate::realtime::frames;
-use crate::store::connections::SubscriberItem;
+use crate::store::items::SubscriberItem;
 use crate::store::items::{ConversationItem, MessageItem};
 use crate::store::messages::HistoryPage;
 use crate::store::messages::{Replay, now_ms};
@@ -74,7 +74,7 @@ pub async fn answer(
     let Some(conversation) = app.store.conversation(message.conversation_id).await? else {
         return Ok(Outcome::Skipped("the conversation does not exist"));
     };
-    if !conversation.is_ai || !conversation.has_participant(message.sender_id) {
+    if !conversation.summary.is_ai || !conversation.has_participant(message.sender_id) {
         return Ok(Outcome::Skipped("not a participant's message in an AI conversation"));
     }
     let claim = loop {
@@ -82,7 +82,7 @@ pub async fn answer(
         // the store is conditional on owning the claim, so an overrun lease costs work, never a
         // second reply. It never outlasts the invocation.
         let lease_until = epoch_seconds((SystemTime::now() + LEASE).min(deadline)) + 1;
-        match app.store.claim_reply(conversation.conversation_id, message.message_id, lease_until).await? {
+        match app.store.claim_reply(conversation.id(), message.message_id, lease_until).await? {
             Claimed::Won(claim) => break claim,
             Claimed::Answered { reply_id, delivery } => {
                 if let Some(reply_id) = reply_id {
@@ -117,12 +117,13 @@ async fn answer_claimed(
     claim: &ReplyClaim,
     deadline: SystemTime,
 ) -> Result<Outcome, ApiError> {
-    let id = conversation.conversation_id;
+    let id = conversation.id();
     let earlier = agent.config.history_messages.saturating_sub(1);
     let mut history = if earlier == 0 {
         Vec::new()
     } else {
-        app.store.history(id, HistoryPage::Before(message.message_id), earlier).await?.messages
+        // The API's page of the same messages (the same 1 MiB budget), oldest first.
+        crate::paging::history_page(app.store.history(id, HistoryPage::Before(message.message_id), earlier).await?).0
     };
     history.push(message.view());
     let request = ModelRequest::from_history(agent.config.system_prompt.clone(), &history);
@@ -150,7 +151,7 @@ async fn answer_claimed(
             // sockets listed before (DynamoDB may be what failed). The trigger is retried, and
             // a later attempt that stores the reply pushes it whole.
             notify(app, id, message.message_id, message.sender_id, subscribers).await;
-            return Err(err);
+            return Err(err.into());
         }
     };
     let Some(reply) = stored else {
@@ -182,7 +183,7 @@ async fn deliver_stored(
     deadline: SystemTime,
 ) {
     let Some(realtime) = &app.realtime else { return };
-    let id = conversation.conversation_id;
+    let id = conversation.id();
     loop {
         let Replay::Pending { lease_until_ms } = delivery else { return };
         let wait = lease_until_ms - now_ms();

@@ -1,7 +1,7 @@
 //! HS256 JWTs: the algorithm is pinned, and `iss`, `aud`, `exp`, `iat` and `sub` are required.
 
-use crate::agent::AGENT_ID;
 use crate::config::Config;
+use crate::domain::AGENT_ID;
 use crate::domain::UserId;
 use crate::error::ApiError;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};

@@ -5,17 +5,13 @@ pub mod frames;
 use crate::domain::{ConnectionId, ConversationId, UserId};
 use crate::error::ApiError;
 use crate::store::Store;
-use crate::store::connections::SubscriberItem;
+use crate::store::items::SubscriberItem;
 use aws_sdk_apigatewaymanagement::Client;
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use futures::StreamExt;
 use serde::Serialize;
 use std::time::{Duration, Instant};
-
-/// Posts in flight at once per fan-out: enough to hide per-post latency, bounded so one busy
-/// conversation cannot exhaust sockets or the account's API Gateway request rate.
-pub const DEFAULT_CONCURRENCY: usize = 128;
 
 #[derive(Clone)]
 pub struct Realtime {

@@ -5,49 +5,17 @@
 //! Query) and its mirror in the connection's partition (`CONN#<id>`/`SUB#<cid>`, so disconnect
 //! finds everything to delete with one Query). All carry a TTL: `$disconnect` can be missed.
 
-use super::items::ConversationItem;
-use super::{Item, Store, Transact, from_item, key_item, keys, s, sdk_error, to_item};
+use super::items::{ConnectionItem, ConversationItem, Entity, SubscriberItem, SubscriptionItem};
+use super::{
+    Item, Missing, Store, StoreError, StoreResult, Transact, entity_type, from_item, key_item, keys, s, to_item,
+};
 use crate::domain::{ConnectionId, ConversationId, UserId};
-use crate::error::ApiError;
 use aws_sdk_dynamodb::types::{ConditionCheck, DeleteRequest, TransactWriteItem, WriteRequest};
-use serde::{Deserialize, Serialize};
+
 use std::time::Duration;
 
 /// API Gateway closes every socket after 2 hours; keep items a little longer.
 pub const CONNECTION_TTL_SECONDS: i64 = 2 * 60 * 60 + 10 * 60;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ConnectionItem {
-    #[serde(rename = "PK")]
-    pub pk: String,
-    #[serde(rename = "SK")]
-    pub sk: String,
-    pub connection_id: ConnectionId,
-    pub user_id: UserId,
-    pub connected_at: String,
-    pub expires_at: i64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SubscriberItem {
-    #[serde(rename = "PK")]
-    pub pk: String,
-    #[serde(rename = "SK")]
-    pub sk: String,
-    pub connection_id: ConnectionId,
-    pub user_id: UserId,
-    pub expires_at: i64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SubscriptionItem {
-    #[serde(rename = "PK")]
-    pub pk: String,
-    #[serde(rename = "SK")]
-    pub sk: String,
-    pub conversation_id: ConversationId,
-    pub expires_at: i64,
-}
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -60,11 +28,9 @@ impl Store {
         connection_id: &ConnectionId,
         user: UserId,
         subscribe_to: Option<&ConversationItem>,
-    ) -> Result<ConnectionItem, ApiError> {
-        let key = keys::connection(connection_id.as_ref());
+    ) -> StoreResult<ConnectionItem> {
         let connection = ConnectionItem {
-            pk: key.pk,
-            sk: key.sk,
+            key: keys::connection(connection_id),
             connection_id: connection_id.clone(),
             user_id: user,
             connected_at: crate::views::now_timestamp(),
@@ -73,20 +39,17 @@ impl Store {
         // The token's user must exist: a validly signed token for nobody opens nothing.
         let mut actions = vec![self.must_exist(&keys::user(user))?, self.put(to_item(&connection)?, None)?];
         if let Some(conversation) = subscribe_to {
-            actions.extend(self.subscription_puts(&connection, conversation.conversation_id)?);
+            actions.extend(self.subscription_puts(&connection, conversation.id())?);
         }
         match self.transact("open connection", actions).await? {
             Transact::Committed => Ok(connection),
-            Transact::ConditionFailed(failed) if failed == [0] => {
-                Err(ApiError::Unauthorized("invalid or expired token"))
-            }
-            Transact::ConditionFailed(_) => Err(ApiError::internal("open connection: unexpected condition failure")),
+            Transact::ConditionFailed(failed) if failed == [0] => Err(StoreError::NoSuchUser),
+            Transact::ConditionFailed(_) => Err(StoreError::internal("open connection: unexpected condition failure")),
         }
     }
 
-    pub async fn connection(&self, connection_id: &ConnectionId) -> Result<Option<ConnectionItem>, ApiError> {
-        let found: Option<ConnectionItem> =
-            self.get("get connection", &keys::connection(connection_id.as_ref())).await?;
+    pub async fn connection(&self, connection_id: &ConnectionId) -> StoreResult<Option<ConnectionItem>> {
+        let found: Option<ConnectionItem> = self.get("get connection", &keys::connection(connection_id)).await?;
         // TTL deletion lags by up to days: an expired item is a closed connection.
         Ok(found.filter(|c| c.expires_at > now()))
     }
@@ -96,11 +59,11 @@ impl Store {
         &self,
         connection_id: &ConnectionId,
         conversation: ConversationId,
-    ) -> Result<(Option<ConnectionItem>, Option<ConversationItem>), ApiError> {
+    ) -> StoreResult<(Option<ConnectionItem>, Option<ConversationItem>)> {
         let (connection, conversation): (Option<ConnectionItem>, _) = self
             .get_two(
                 "get connection and conversation",
-                &keys::connection(connection_id.as_ref()),
+                &keys::connection(connection_id),
                 &keys::conversation(conversation),
             )
             .await?;
@@ -111,19 +74,15 @@ impl Store {
         &self,
         connection: &ConnectionItem,
         conversation: ConversationId,
-    ) -> Result<Vec<TransactWriteItem>, ApiError> {
-        let subscriber_key = keys::subscriber(conversation, connection.connection_id.as_ref());
+    ) -> StoreResult<Vec<TransactWriteItem>> {
         let subscriber = SubscriberItem {
-            pk: subscriber_key.pk,
-            sk: subscriber_key.sk,
+            key: keys::subscriber(conversation, &connection.connection_id),
             connection_id: connection.connection_id.clone(),
             user_id: connection.user_id,
             expires_at: connection.expires_at,
         };
-        let mirror_key = keys::subscription(connection.connection_id.as_ref(), conversation);
         let mirror = SubscriptionItem {
-            pk: mirror_key.pk,
-            sk: mirror_key.sk,
+            key: keys::subscription(&connection.connection_id, conversation),
             conversation_id: conversation,
             expires_at: connection.expires_at,
         };
@@ -131,23 +90,23 @@ impl Store {
     }
 
     /// Subscribes an open connection; a connection closed meanwhile is a 404 and writes nothing.
-    pub async fn subscribe(&self, connection: &ConnectionItem, conversation: ConversationId) -> Result<(), ApiError> {
+    pub async fn subscribe(&self, connection: &ConnectionItem, conversation: ConversationId) -> StoreResult<()> {
         let check = ConditionCheck::builder()
             .table_name(&self.table)
-            .set_key(Some(key_item(&keys::connection(connection.connection_id.as_ref()))?))
+            .set_key(Some(key_item(&keys::connection(&connection.connection_id))?))
             .condition_expression("attribute_exists(PK)")
             .build()
-            .map_err(ApiError::internal)?;
+            .map_err(StoreError::internal)?;
         let mut actions = vec![TransactWriteItem::builder().condition_check(check).build()];
         actions.extend(self.subscription_puts(connection, conversation)?);
         match self.transact("subscribe", actions).await? {
             Transact::Committed => Ok(()),
-            Transact::ConditionFailed(_) => Err(ApiError::not_found("connection not found")),
+            Transact::ConditionFailed(_) => Err(StoreError::NotFound(Missing::Connection)),
         }
     }
 
     /// The live connections registered on a conversation: one Query (paged past 1 MB).
-    pub async fn subscribers(&self, conversation: ConversationId) -> Result<Vec<SubscriberItem>, ApiError> {
+    pub async fn subscribers(&self, conversation: ConversationId) -> StoreResult<Vec<SubscriberItem>> {
         let mut found = Vec::new();
         let mut start = None;
         let now = now();
@@ -162,7 +121,7 @@ impl Store {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|e| sdk_error("list subscribers", e))?;
+                .map_err(|e| StoreError::sdk("list subscribers", e))?;
             for item in out.items.unwrap_or_default() {
                 let subscriber: SubscriberItem = from_item(item)?;
                 if subscriber.expires_at > now {
@@ -178,22 +137,25 @@ impl Store {
 
     /// Removes a connection and every subscription of it. Idempotent: also used for stale
     /// connections found while posting.
-    pub async fn close_connection(&self, connection_id: &ConnectionId) -> Result<(), ApiError> {
+    pub async fn close_connection(&self, connection_id: &ConnectionId) -> StoreResult<()> {
         let out = self
             .client
             .query()
             .table_name(&self.table)
             .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", s(keys::connection_pk(connection_id.as_ref())))
+            .expression_attribute_values(":pk", s(keys::connection_pk(connection_id)))
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| sdk_error("list connection items", e))?;
-        let mut doomed = vec![keys::connection(connection_id.as_ref())];
+            .map_err(|e| StoreError::sdk("list connection items", e))?;
+        let mut doomed = vec![keys::connection(connection_id)];
+        // The partition holds the connection item and its subscriptions, told apart by type.
+        // (Items written before types were recorded expire with their connection's TTL.)
         for item in out.items.unwrap_or_default() {
-            if let Ok(subscription) = from_item::<SubscriptionItem>(item) {
-                doomed.push(keys::subscription(connection_id.as_ref(), subscription.conversation_id));
-                doomed.push(keys::subscriber(subscription.conversation_id, connection_id.as_ref()));
+            if entity_type(&item) == Some(SubscriptionItem::TYPE) {
+                let subscription: SubscriptionItem = from_item(item)?;
+                doomed.push(keys::subscription(connection_id, subscription.conversation_id));
+                doomed.push(keys::subscriber(subscription.conversation_id, connection_id));
             }
         }
         let keys: Vec<Item> = doomed.iter().map(key_item).collect::<Result<_, _>>()?;
@@ -201,7 +163,7 @@ impl Store {
     }
 
     /// BatchWriteItem in chunks of 25, resending what DynamoDB leaves unprocessed.
-    async fn delete_all(&self, keys: Vec<Item>) -> Result<(), ApiError> {
+    async fn delete_all(&self, keys: Vec<Item>) -> StoreResult<()> {
         for chunk in keys.chunks(25) {
             let mut requests: Vec<WriteRequest> = chunk
                 .iter()
@@ -210,7 +172,7 @@ impl Store {
                         .set_key(Some(key.clone()))
                         .build()
                         .map(|d| WriteRequest::builder().delete_request(d).build())
-                        .map_err(ApiError::internal)
+                        .map_err(StoreError::internal)
                 })
                 .collect::<Result<_, _>>()?;
             for attempt in 0..5u32 {
@@ -220,13 +182,13 @@ impl Store {
                     .request_items(&self.table, requests)
                     .send()
                     .await
-                    .map_err(|e| sdk_error("delete connection items", e))?;
+                    .map_err(|e| StoreError::sdk("delete connection items", e))?;
                 requests = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
                 if requests.is_empty() {
                     break;
                 }
                 if attempt == 4 {
-                    return Err(ApiError::Unavailable("batch delete kept leaving items unprocessed".into()));
+                    return Err(StoreError::Unavailable("batch delete kept leaving items unprocessed".into()));
                 }
                 tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
             }

@@ -5,15 +5,14 @@
 //! attempt pushes, and records `delivered` when the push went out.
 
 use super::messages::{DELIVERY_LEASE_MS, now_ms};
-use super::{Store, key_item, keys, sdk_error};
-use crate::error::ApiError;
+use super::{Store, StoreError, StoreResult, key_item, keys};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 impl Store {
     /// `true` when this attempt now holds the delivery of `key`'s record: it exists, is not
     /// delivered, and its lease lapsed. (A reply claim is read as `done` before this is asked:
     /// `done` is final, so the condition need not repeat it.)
-    pub(crate) async fn take_delivery_lease(&self, op: &str, key: &keys::Key) -> Result<bool, ApiError> {
+    pub(crate) async fn take_delivery_lease(&self, op: &str, key: &keys::Key) -> StoreResult<bool> {
         let now = now_ms();
         let result = self
             .client
@@ -33,12 +32,12 @@ impl Store {
         match result {
             Ok(_) => Ok(true),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(err) => Err(sdk_error(op, err)),
+            Err(err) => Err(StoreError::sdk(op, err)),
         }
     }
 
     /// Records that `key`'s stored thing reached the sockets.
-    pub(crate) async fn mark_delivered_at(&self, op: &str, key: &keys::Key) -> Result<(), ApiError> {
+    pub(crate) async fn mark_delivered_at(&self, op: &str, key: &keys::Key) -> StoreResult<()> {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -49,6 +48,6 @@ impl Store {
             .send()
             .await
             .map(|_| ())
-            .map_err(|err| sdk_error(op, err))
+            .map_err(|err| StoreError::sdk(op, err))
     }
 }

@@ -1,23 +1,52 @@
-//! The stored shapes. Each is a serde struct written and read with serde_dynamo.
+//! The stored shapes. Each is a serde struct written and read with serde_dynamo: its key (and
+//! GSI1 position) flattened from [`keys`], and an [`Entity`] type that every write records.
 
-use crate::domain::MessageText;
-use crate::domain::{ClientMessageId, ConversationId, MessageId, UserId};
-use crate::store::keys;
+use crate::domain::{AGENT_EMAIL, AGENT_ID, AGENT_NAME, MessageText};
+use crate::domain::{ClientMessageId, ConnectionId, ConversationId, MessageId, UserId};
+use crate::store::keys::{self, Gsi1, Key};
 use crate::views::{ConversationView, MessageView, Profile, now_timestamp};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+/// The attribute naming an item's type: a Query over a partition that holds several kinds
+/// tells them apart by it, not by trying to decode each.
+pub const ENTITY_TYPE: &str = "entity_type";
+
+/// A kind of stored item. [`super::Store`] writes `entity_type` = [`Entity::TYPE`] with every
+/// item, and refuses to decode an item recorded as another kind.
+pub trait Entity: Serialize + DeserializeOwned {
+    const TYPE: &'static str;
+}
+
+macro_rules! entities {
+    ($($item:ty => $name:literal),* $(,)?) => {
+        $(impl Entity for $item {
+            const TYPE: &'static str = $name;
+        })*
+    };
+}
+
+entities! {
+    UserItem => "user",
+    CredentialsItem => "credentials",
+    ConversationItem => "conversation",
+    MembershipItem => "membership",
+    MessageItem => "message",
+    IdempotencyItem => "idempotency",
+    ConnectionItem => "connection",
+    SubscriberItem => "subscriber",
+    SubscriptionItem => "subscription",
+    super::replies::ReplyClaimItem => "reply_claim",
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserItem {
-    #[serde(rename = "PK")]
-    pub pk: String,
-    #[serde(rename = "SK")]
-    pub sk: String,
+    #[serde(flatten)]
+    pub key: Key,
     /// The users index; absent for the AI agent, which is not listed (it cannot be picked
     /// as a direct partner) but has a profile.
-    #[serde(rename = "GSI1PK", default, skip_serializing_if = "Option::is_none")]
-    pub gsi1pk: Option<String>,
-    #[serde(rename = "GSI1SK", default, skip_serializing_if = "Option::is_none")]
-    pub gsi1sk: Option<String>,
+    #[serde(flatten)]
+    pub index: Option<Gsi1>,
     pub user_id: UserId,
     /// Plain strings: they were checked when written, and a stored profile must stay readable
     /// when a later version's input rules grow stricter.
@@ -29,6 +58,19 @@ pub struct UserItem {
 }
 
 impl UserItem {
+    /// The AI agent's profile (stored with its first conversation; it exists from the start).
+    pub fn agent() -> Self {
+        Self {
+            key: keys::user(AGENT_ID),
+            index: None,
+            user_id: AGENT_ID,
+            email: AGENT_EMAIL.into(),
+            name: AGENT_NAME.into(),
+            profile_picture: None,
+            created_at: "2025-01-01T00:00:00.000000Z".into(),
+        }
+    }
+
     pub fn profile(&self) -> Profile {
         Profile {
             user_id: self.user_id,
@@ -43,88 +85,49 @@ impl UserItem {
 /// profile read can ever carry the hash.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CredentialsItem {
-    #[serde(rename = "PK")]
-    pub pk: String,
-    #[serde(rename = "SK")]
-    pub sk: String,
+    #[serde(flatten)]
+    pub key: Key,
     pub user_id: UserId,
     pub password_hash: String,
 }
 
+/// A conversation: its summary (what the API shows, `last_message` included) and the id of
+/// that last message at the top level, for the update condition.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConversationItem {
-    #[serde(rename = "PK")]
-    pub pk: String,
-    #[serde(rename = "SK")]
-    pub sk: String,
-    pub conversation_id: ConversationId,
-    pub is_ai: bool,
-    pub participants: Vec<UserId>,
-    pub created_at: String,
-    pub updated_at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_message: Option<MessageView>,
-    /// Mirrors `last_message.message_id` at the top level for the update condition.
+    #[serde(flatten)]
+    pub key: Key,
+    #[serde(flatten)]
+    pub summary: ConversationView,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_message_id: Option<MessageId>,
 }
 
 impl ConversationItem {
-    pub fn view(&self) -> ConversationView {
-        ConversationView {
-            conversation_id: self.conversation_id,
-            is_ai: self.is_ai,
-            participants: self.participants.clone(),
-            created_at: self.created_at.clone(),
-            updated_at: self.updated_at.clone(),
-            last_message: self.last_message.clone(),
-        }
+    pub fn id(&self) -> ConversationId {
+        self.summary.conversation_id
     }
 
     pub fn has_participant(&self, user: UserId) -> bool {
-        self.participants.contains(&user)
+        self.summary.participants.contains(&user)
     }
 }
 
-/// One user's copy of a conversation summary; GSI1 orders a user's copies by activity.
+/// One user's copy of a conversation's summary; GSI1 orders a user's copies by activity.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MembershipItem {
-    #[serde(rename = "PK")]
-    pub pk: String,
-    #[serde(rename = "SK")]
-    pub sk: String,
-    #[serde(rename = "GSI1PK")]
-    pub gsi1pk: String,
-    #[serde(rename = "GSI1SK")]
-    pub gsi1sk: String,
-    pub conversation_id: ConversationId,
-    pub is_ai: bool,
-    pub participants: Vec<UserId>,
-    pub created_at: String,
-    pub updated_at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_message: Option<MessageView>,
-}
-
-impl MembershipItem {
-    pub fn view(&self) -> ConversationView {
-        ConversationView {
-            conversation_id: self.conversation_id,
-            is_ai: self.is_ai,
-            participants: self.participants.clone(),
-            created_at: self.created_at.clone(),
-            updated_at: self.updated_at.clone(),
-            last_message: self.last_message.clone(),
-        }
-    }
+    #[serde(flatten)]
+    pub key: Key,
+    #[serde(flatten)]
+    pub index: Gsi1,
+    #[serde(flatten)]
+    pub summary: ConversationView,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MessageItem {
-    #[serde(rename = "PK")]
-    pub pk: String,
-    #[serde(rename = "SK")]
-    pub sk: String,
+    #[serde(flatten)]
+    pub key: Key,
     pub conversation_id: ConversationId,
     pub message_id: MessageId,
     pub sender_id: UserId,
@@ -148,17 +151,15 @@ impl MessageItem {
         client_message_id: Option<ClientMessageId>,
     ) -> Self {
         let id = MessageId::generate();
-        let key = keys::message(conversation.conversation_id, id);
         Self {
-            pk: key.pk,
-            sk: key.sk,
-            conversation_id: conversation.conversation_id,
+            key: keys::message(conversation.id(), id),
+            conversation_id: conversation.id(),
             message_id: id,
             sender_id: sender,
             message: text.into(),
             timestamp: now_timestamp(),
             client_message_id,
-            needs_reply: conversation.is_ai && sender != crate::agent::AGENT_ID,
+            needs_reply: conversation.summary.is_ai && sender != AGENT_ID,
         }
     }
 
@@ -176,10 +177,8 @@ impl MessageItem {
 /// a retry of a send whose answer was lost delivers the message if nobody did.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IdempotencyItem {
-    #[serde(rename = "PK")]
-    pub pk: String,
-    #[serde(rename = "SK")]
-    pub sk: String,
+    #[serde(flatten)]
+    pub key: Key,
     pub message_id: MessageId,
     pub message: String,
     pub timestamp: String,
@@ -190,4 +189,34 @@ pub struct IdempotencyItem {
     /// its write on, or a retry that took it over after it lapsed.
     #[serde(default)]
     pub delivery_lease_ms: i64,
+}
+
+/// A live WebSocket connection and its owner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConnectionItem {
+    #[serde(flatten)]
+    pub key: Key,
+    pub connection_id: ConnectionId,
+    pub user_id: UserId,
+    pub connected_at: String,
+    pub expires_at: i64,
+}
+
+/// "This connection listens to this conversation", in the conversation's partition.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubscriberItem {
+    #[serde(flatten)]
+    pub key: Key,
+    pub connection_id: ConnectionId,
+    pub user_id: UserId,
+    pub expires_at: i64,
+}
+
+/// The mirror of a [`SubscriberItem`] in the connection's partition.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubscriptionItem {
+    #[serde(flatten)]
+    pub key: Key,
+    pub conversation_id: ConversationId,
+    pub expires_at: i64,
 }

@@ -1,7 +1,7 @@
 //! Every partition and sort key the table uses is built here and nowhere else.
 //! The access patterns they serve are listed in `docs/data-model.md`.
 
-use crate::domain::{ClientMessageId, ConversationId, Email, MessageId, UserId};
+use crate::domain::{ClientMessageId, ConnectionId, ConversationId, Email, MessageId, UserId};
 use serde::{Deserialize, Serialize};
 
 pub const PK: &str = "PK";
@@ -12,7 +12,8 @@ pub const GSI1SK: &str = "GSI1SK";
 /// Epoch seconds; DynamoDB TTL deletes the item some time after.
 pub const TTL: &str = "expires_at";
 
-/// A primary key, serialized with serde_dynamo like any item.
+/// A primary key. Every item type flattens it (`#[serde(flatten)] key: Key`), so `PK`/`SK` are
+/// spelled here once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Key {
     #[serde(rename = "PK")]
@@ -21,22 +22,27 @@ pub struct Key {
     pub sk: String,
 }
 
+/// An item's place in GSI1, flattened into the item types the index lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gsi1 {
+    #[serde(rename = "GSI1PK")]
+    pub pk: String,
+    #[serde(rename = "GSI1SK")]
+    pub sk: String,
+}
+
 /// An item's position in GSI1 (table key and index key), as `ExclusiveStartKey` wants it.
 #[derive(Debug, Clone, Serialize)]
 pub struct IndexKey {
-    #[serde(rename = "PK")]
-    pub pk: String,
-    #[serde(rename = "SK")]
-    pub sk: String,
-    #[serde(rename = "GSI1PK")]
-    pub gsi1pk: String,
-    #[serde(rename = "GSI1SK")]
-    pub gsi1sk: String,
+    #[serde(flatten)]
+    pub key: Key,
+    #[serde(flatten)]
+    pub index: Gsi1,
 }
 
 impl IndexKey {
     pub fn new(key: Key, gsi1pk: String, gsi1sk: String) -> Self {
-        Self { pk: key.pk, sk: key.sk, gsi1pk, gsi1sk }
+        Self { key, index: Gsi1 { pk: gsi1pk, sk: gsi1sk } }
     }
 }
 
@@ -102,22 +108,22 @@ pub const SUBSCRIPTION_PREFIX: &str = "SUB#";
 pub const SUBSCRIBER_PREFIX: &str = "CONN#";
 
 /// A live WebSocket connection and its owner.
-pub fn connection(connection_id: &str) -> Key {
+pub fn connection(connection_id: &ConnectionId) -> Key {
     key(format!("CONN#{connection_id}"), CONNECTION_SK)
 }
 
-pub fn connection_pk(connection_id: &str) -> String {
+pub fn connection_pk(connection_id: &ConnectionId) -> String {
     format!("CONN#{connection_id}")
 }
 
 /// "This connection listens to this conversation", stored in the conversation's partition so
 /// fan-out is one Query...
-pub fn subscriber(conversation: ConversationId, connection_id: &str) -> Key {
+pub fn subscriber(conversation: ConversationId, connection_id: &ConnectionId) -> Key {
     key(conversation_pk(conversation), format!("{SUBSCRIBER_PREFIX}{connection_id}"))
 }
 
 /// ...and mirrored in the connection's partition so disconnect finds what to remove.
-pub fn subscription(connection_id: &str, conversation: ConversationId) -> Key {
+pub fn subscription(connection_id: &ConnectionId, conversation: ConversationId) -> Key {
     key(connection_pk(connection_id), format!("{SUBSCRIPTION_PREFIX}{conversation}"))
 }
 

@@ -2,10 +2,8 @@
 //! conversation summary and idempotency record written in the same transaction.
 
 use super::items::{ConversationItem, IdempotencyItem, MessageItem};
-use super::{Store, Transact, from_item, key_item, keys, s, sdk_error, to_item, to_value};
+use super::{Store, StoreError, StoreResult, Transact, from_item, key_item, keys, s, to_item, to_value};
 use crate::domain::{ClientMessageId, ConversationId, MessageId, MessageText, UserId};
-use crate::error::ApiError;
-use crate::paging::{MAX_PAGE_BYTES, fit_to_budget};
 use crate::views::MessageView;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
@@ -44,8 +42,11 @@ pub enum HistoryPage {
 }
 
 pub struct History {
-    /// Oldest first.
-    pub messages: Vec<MessageView>,
+    /// In the order read: nearest the page's anchor first (newest first for Latest and Before,
+    /// oldest first for After), so a page cut short keeps those and continues where it stopped.
+    pub messages: Vec<MessageItem>,
+    /// Whether `messages` runs newest first.
+    pub newest_first: bool,
     /// More messages remain beyond the page (older for Latest/Before, newer for After).
     pub more: bool,
 }
@@ -63,19 +64,15 @@ impl Store {
         sender: UserId,
         text: MessageText,
         client_message_id: Option<ClientMessageId>,
-    ) -> Result<Posted, ApiError> {
+    ) -> StoreResult<Posted> {
         self.store_message(conversation, MessageItem::draft(conversation, sender, text, client_message_id)).await
     }
 
     /// Stores a drafted message (see [`MessageItem::draft`]) as [`Store::post_message`] does.
-    pub async fn store_message(
-        &self,
-        conversation: &ConversationItem,
-        message: MessageItem,
-    ) -> Result<Posted, ApiError> {
+    pub async fn store_message(&self, conversation: &ConversationItem, message: MessageItem) -> StoreResult<Posted> {
         self.post_message_if(conversation, message, None)
             .await?
-            .ok_or_else(|| ApiError::internal("post message: no guard, yet the guard failed"))
+            .ok_or_else(|| StoreError::internal("post message: no guard, yet the guard failed"))
     }
 
     /// [`Store::store_message`] with one more conditional action in the same transaction
@@ -86,19 +83,15 @@ impl Store {
         conversation: &ConversationItem,
         message: MessageItem,
         guard: Option<TransactWriteItem>,
-    ) -> Result<Option<Posted>, ApiError> {
+    ) -> StoreResult<Option<Posted>> {
         let (id, sender, client_message_id) = (message.message_id, message.sender_id, message.client_message_id);
-        let idempotency = client_message_id.map(|client| {
-            let key = keys::idempotency(conversation.conversation_id, sender, client);
-            IdempotencyItem {
-                pk: key.pk,
-                sk: key.sk,
-                message_id: id,
-                message: message.message.clone(),
-                timestamp: message.timestamp.clone(),
-                delivered: false,
-                delivery_lease_ms: now_ms() + DELIVERY_LEASE_MS,
-            }
+        let idempotency = client_message_id.map(|client| IdempotencyItem {
+            key: keys::idempotency(conversation.id(), sender, client),
+            message_id: id,
+            message: message.message.clone(),
+            timestamp: message.timestamp.clone(),
+            delivered: false,
+            delivery_lease_ms: now_ms() + DELIVERY_LEASE_MS,
         });
 
         let mut with_summary = true;
@@ -120,34 +113,31 @@ impl Store {
                 Transact::Committed => return Ok(Some(Posted::Stored(message))),
                 Transact::ConditionFailed(failed) if guard_at.is_some_and(|g| failed.contains(&g)) => return Ok(None),
                 Transact::ConditionFailed(failed) if idempotency.is_some() && failed.contains(&0) => {
-                    return self
-                        .replay(conversation.conversation_id, sender, client_message_id, &message.message)
-                        .await
-                        .map(Some);
+                    return self.replay(conversation.id(), sender, client_message_id, &message.message).await.map(Some);
                 }
                 Transact::ConditionFailed(failed) if with_summary && failed.iter().all(|i| *i == summary_at) => {
                     with_summary = false;
                 }
                 Transact::ConditionFailed(failed) => {
-                    return Err(ApiError::internal(format!(
+                    return Err(StoreError::internal(format!(
                         "post message: unexpected condition failure at {failed:?}"
                     )));
                 }
             }
         }
-        Err(ApiError::internal("post message: retries exhausted"))
+        Err(StoreError::internal("post message: retries exhausted"))
     }
 
     fn summary_updates(
         &self,
         conversation: &ConversationItem,
         message: &MessageItem,
-    ) -> Result<Vec<TransactWriteItem>, ApiError> {
+    ) -> StoreResult<Vec<TransactWriteItem>> {
         let view = to_value(&message.view())?;
         let mut updates = vec![
             Update::builder()
                 .table_name(&self.table)
-                .set_key(Some(key_item(&keys::conversation(conversation.conversation_id))?))
+                .set_key(Some(key_item(&keys::conversation(conversation.id()))?))
                 .update_expression("SET updated_at = :ts, last_message = :lm, last_message_id = :mid")
                 .condition_expression(
                     "attribute_exists(PK) AND (attribute_not_exists(last_message_id) OR last_message_id < :mid)",
@@ -156,21 +146,21 @@ impl Store {
                 .expression_attribute_values(":lm", view.clone())
                 .expression_attribute_values(":mid", s(message.message_id.to_string()))
                 .build()
-                .map_err(ApiError::internal)?,
+                .map_err(StoreError::internal)?,
         ];
         for member in conversation.members() {
-            let sort = keys::inbox_sk(&message.timestamp, &conversation.created_at, conversation.conversation_id);
+            let sort = keys::inbox_sk(&message.timestamp, &conversation.summary.created_at, conversation.id());
             updates.push(
                 Update::builder()
                     .table_name(&self.table)
-                    .set_key(Some(key_item(&keys::membership(member, conversation.conversation_id))?))
+                    .set_key(Some(key_item(&keys::membership(member, conversation.id()))?))
                     .update_expression("SET updated_at = :ts, last_message = :lm, GSI1SK = :sort")
                     .condition_expression("attribute_exists(PK)")
                     .expression_attribute_values(":ts", s(&message.timestamp))
                     .expression_attribute_values(":lm", view.clone())
                     .expression_attribute_values(":sort", s(sort))
                     .build()
-                    .map_err(ApiError::internal)?,
+                    .map_err(StoreError::internal)?,
             );
         }
         Ok(updates.into_iter().map(|u| TransactWriteItem::builder().update(u).build()).collect())
@@ -183,14 +173,14 @@ impl Store {
         sender: UserId,
         client_message_id: Option<ClientMessageId>,
         text: &str,
-    ) -> Result<Posted, ApiError> {
-        let client = client_message_id.ok_or_else(|| ApiError::internal("replay without client id"))?;
+    ) -> StoreResult<Posted> {
+        let client = client_message_id.ok_or_else(|| StoreError::internal("replay without client id"))?;
         let claim: IdempotencyItem = self
             .get("get idempotency claim", &keys::idempotency(conversation, sender, client))
             .await?
-            .ok_or_else(|| ApiError::internal("idempotency claim vanished"))?;
+            .ok_or_else(|| StoreError::internal("idempotency claim vanished"))?;
         if claim.message != text {
-            return Err(ApiError::Conflict("client_message_id was already used for a different message".into()));
+            return Err(StoreError::IdempotencyKeyReused);
         }
         let replay = if claim.delivered {
             Replay::Delivered
@@ -214,10 +204,10 @@ impl Store {
         conversation: ConversationId,
         sender: UserId,
         client: ClientMessageId,
-    ) -> Result<Replay, ApiError> {
+    ) -> StoreResult<Replay> {
         let claim: Option<IdempotencyItem> =
             self.get("get idempotency claim", &keys::idempotency(conversation, sender, client)).await?;
-        let claim = claim.ok_or_else(|| ApiError::internal("idempotency claim vanished"))?;
+        let claim = claim.ok_or_else(|| StoreError::internal("idempotency claim vanished"))?;
         Ok(if claim.delivered {
             Replay::Delivered
         } else {
@@ -232,7 +222,7 @@ impl Store {
         conversation: ConversationId,
         sender: UserId,
         client: ClientMessageId,
-    ) -> Result<bool, ApiError> {
+    ) -> StoreResult<bool> {
         self.take_delivery_lease("take message delivery", &keys::idempotency(conversation, sender, client)).await
     }
 
@@ -242,18 +232,13 @@ impl Store {
         conversation: ConversationId,
         sender: UserId,
         client: ClientMessageId,
-    ) -> Result<(), ApiError> {
+    ) -> StoreResult<()> {
         self.mark_delivered_at("mark message delivered", &keys::idempotency(conversation, sender, client)).await
     }
 
     /// One page of history. Message sort keys are `MSG#<uuid v7>`; the range stays inside the
     /// `MSG#` prefix and excludes the boundary message itself.
-    pub async fn history(
-        &self,
-        conversation: ConversationId,
-        page: HistoryPage,
-        limit: usize,
-    ) -> Result<History, ApiError> {
+    pub async fn history(&self, conversation: ConversationId, page: HistoryPage, limit: usize) -> StoreResult<History> {
         let prefix = keys::MESSAGE_PREFIX;
         // '$' is the character after '#': "MSG$" is above every message key.
         let prefix_end = "MSG$";
@@ -274,23 +259,17 @@ impl Store {
             .limit(limit as i32 + 2)
             .send()
             .await
-            .map_err(|e| sdk_error("read history", e))?;
+            .map_err(|e| StoreError::sdk("read history", e))?;
         let truncated = out.last_evaluated_key.is_some();
-        let mut messages: Vec<MessageView> = out
+        let mut messages: Vec<MessageItem> = out
             .items
             .unwrap_or_default()
             .into_iter()
-            .map(|item| from_item::<MessageItem>(item).map(|m| m.view()))
+            .map(from_item::<MessageItem>)
             .filter(|m| !matches!((m, boundary), (Ok(m), Some(b)) if m.message_id == b))
             .collect::<Result<_, _>>()?;
-        let mut more = messages.len() > limit || truncated;
+        let more = messages.len() > limit || truncated;
         messages.truncate(limit);
-        // In query order, so a page cut short keeps the messages nearest its anchor and its
-        // `Link` continues where it stopped.
-        more |= fit_to_budget(&mut messages, MAX_PAGE_BYTES);
-        if newest_first {
-            messages.reverse();
-        }
-        Ok(History { messages, more })
+        Ok(History { messages, newest_first, more })
     }
 }

@@ -4,17 +4,19 @@
 pub mod connections;
 pub mod conversations;
 mod delivery;
+pub mod error;
 pub mod items;
 pub mod keys;
 pub mod messages;
 pub mod replies;
 pub mod users;
 
-use crate::error::ApiError;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+pub use error::{Missing, StoreError, StoreResult};
+use items::{ENTITY_TYPE, Entity};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -42,49 +44,53 @@ impl Store {
     }
 }
 
-pub(crate) fn to_item<T: Serialize>(value: &T) -> Result<Item, ApiError> {
-    serde_dynamo::to_item(value).map_err(|e| ApiError::internal(format!("serialize item: {e}")))
+/// An item to write: its fields (key included) and its entity type.
+pub(crate) fn to_item<T: Entity>(value: &T) -> StoreResult<Item> {
+    let mut item = encode(value)?;
+    item.insert(ENTITY_TYPE.into(), s(T::TYPE));
+    Ok(item)
 }
 
-pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, ApiError> {
-    serde_dynamo::from_item(item).map_err(|e| ApiError::internal(format!("corrupt item: {e}")))
+/// A stored item, read as `T`; an item recorded as another entity type is corrupt, not a `T`.
+pub(crate) fn from_item<T: Entity>(item: Item) -> StoreResult<T> {
+    match entity_type(&item) {
+        Some(found) if found != T::TYPE => {
+            Err(StoreError::internal(format!("corrupt item: a {found} where a {} was expected", T::TYPE)))
+        }
+        _ => decode(item),
+    }
 }
 
-pub(crate) fn to_value<T: Serialize>(value: &T) -> Result<AttributeValue, ApiError> {
-    serde_dynamo::to_attribute_value(value).map_err(|e| ApiError::internal(format!("serialize value: {e}")))
+/// The entity type an item was written with (items written before types were recorded have none).
+pub(crate) fn entity_type(item: &Item) -> Option<&str> {
+    item.get(ENTITY_TYPE).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
-pub(crate) fn key_item(key: &keys::Key) -> Result<Item, ApiError> {
-    to_item(key)
+fn encode<T: Serialize>(value: &T) -> StoreResult<Item> {
+    serde_dynamo::to_item(value).map_err(|e| StoreError::internal(format!("serialize item: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(item: Item) -> StoreResult<T> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::internal(format!("corrupt item: {e}")))
+}
+
+pub(crate) fn to_value<T: Serialize>(value: &T) -> StoreResult<AttributeValue> {
+    serde_dynamo::to_attribute_value(value).map_err(|e| StoreError::internal(format!("serialize value: {e}")))
+}
+
+pub(crate) fn key_item(key: &keys::Key) -> StoreResult<Item> {
+    encode(key)
 }
 
 pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-/// Throttling and outages are 503 (the client may retry); anything else is a 500.
-pub(crate) fn sdk_error<E, R>(op: &str, err: SdkError<E, R>) -> ApiError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let unavailable = match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
-        SdkError::ServiceError(service) => matches!(
-            service.err().code(),
-            Some(
-                "ThrottlingException"
-                    | "ProvisionedThroughputExceededException"
-                    | "RequestLimitExceeded"
-                    | "InternalServerError"
-                    | "ServiceUnavailable"
-                    | "LimitExceededException"
-            )
-        ),
-        _ => false,
-    };
-    let detail = format!("{op}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&err));
-    if unavailable { ApiError::Unavailable(detail) } else { ApiError::Internal(detail) }
+/// One page of a listing, as read: items in order, each with the cursor that resumes right
+/// after it (the edge may end a page early), and whether more remain after the last.
+pub struct Listed<T> {
+    pub items: Vec<(String, T)>,
+    pub more: bool,
 }
 
 /// Outcome of a transaction whose conditions may legitimately fail.
@@ -97,7 +103,7 @@ pub(crate) enum Transact {
 impl Store {
     /// Runs a transaction, retrying (with jittered backoff) only when DynamoDB cancels it for a
     /// conflict with another transaction on the same items; conditions are reported, not retried.
-    pub(crate) async fn transact(&self, op: &str, actions: Vec<TransactWriteItem>) -> Result<Transact, ApiError> {
+    pub(crate) async fn transact(&self, op: &str, actions: Vec<TransactWriteItem>) -> StoreResult<Transact> {
         const ATTEMPTS: u32 = 6;
         for attempt in 1..=ATTEMPTS {
             let result = self.client.transact_write_items().set_transact_items(Some(actions.clone())).send().await;
@@ -114,7 +120,7 @@ impl Store {
                 },
                 _ => None,
             };
-            let Some(reasons) = reasons else { return Err(sdk_error(op, err)) };
+            let Some(reasons) = reasons else { return Err(StoreError::sdk(op, err)) };
             let failed: Vec<usize> = reasons
                 .iter()
                 .enumerate()
@@ -131,7 +137,7 @@ impl Store {
                 )
             });
             if !conflict || attempt == ATTEMPTS {
-                return Err(sdk_error(op, err));
+                return Err(StoreError::sdk(op, err));
             }
             let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 20;
             tokio::time::sleep(Duration::from_millis(10 * 2u64.pow(attempt) + jitter)).await;
@@ -139,41 +145,41 @@ impl Store {
         unreachable!("the loop returns on its last attempt")
     }
 
-    pub(crate) fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, ApiError> {
+    pub(crate) fn put(&self, item: Item, condition: Option<&str>) -> StoreResult<TransactWriteItem> {
         let put = aws_sdk_dynamodb::types::Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
             .set_condition_expression(condition.map(str::to_string))
             .build()
-            .map_err(ApiError::internal)?;
+            .map_err(StoreError::internal)?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
     /// A condition on another item inside a transaction: it must exist (e.g. "this user is
     /// real"), or the whole transaction stores nothing.
-    pub(crate) fn must_exist(&self, key: &keys::Key) -> Result<TransactWriteItem, ApiError> {
+    pub(crate) fn must_exist(&self, key: &keys::Key) -> StoreResult<TransactWriteItem> {
         let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(key_item(key)?))
             .condition_expression("attribute_exists(PK)")
             .build()
-            .map_err(ApiError::internal)?;
+            .map_err(StoreError::internal)?;
         Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
     /// Reads two items of different kinds in one BatchGetItem (strongly consistent).
-    pub(crate) async fn get_two<A: DeserializeOwned, B: DeserializeOwned>(
+    pub(crate) async fn get_two<A: Entity, B: Entity>(
         &self,
         op: &str,
         a: &keys::Key,
         b: &keys::Key,
-    ) -> Result<(Option<A>, Option<B>), ApiError> {
+    ) -> StoreResult<(Option<A>, Option<B>)> {
         let wanted = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
             .keys(key_item(a)?)
             .keys(key_item(b)?)
             .consistent_read(true)
             .build()
-            .map_err(ApiError::internal)?;
+            .map_err(StoreError::internal)?;
         let mut request: HashMap<_, _> = [(self.table.clone(), wanted)].into();
         let (mut found_a, mut found_b) = (None, None);
         // BatchGetItem may hand back keys unprocessed under load; ask again for just those.
@@ -184,9 +190,9 @@ impl Store {
                 .set_request_items(Some(request))
                 .send()
                 .await
-                .map_err(|e| sdk_error(op, e))?;
+                .map_err(|e| StoreError::sdk(op, e))?;
             for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
-                let key: keys::Key = from_item(item.clone())?;
+                let key: keys::Key = decode(item.clone())?;
                 if key == *a {
                     found_a = Some(from_item(item)?);
                 } else if key == *b {
@@ -199,20 +205,21 @@ impl Store {
             }
             tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
         }
-        Err(ApiError::Unavailable(format!("{op}: keys left unprocessed")))
+        Err(StoreError::Unavailable(format!("{op}: keys left unprocessed")))
     }
 
     /// One page of a GSI1 partition, asking for `limit + 1` items: the extra one only proves
-    /// that another page exists, so `Link` never points at an empty page. Returns the items
-    /// and whether DynamoDB stopped early (`LastEvaluatedKey`).
-    pub(crate) async fn query_index<T: DeserializeOwned>(
+    /// that another page exists, so a next page is never empty. DynamoDB stopping early (a
+    /// `LastEvaluatedKey`, e.g. at its 1 MB cap) also means more remain.
+    pub(crate) async fn query_index<T: Entity>(
         &self,
         op: &str,
         partition: String,
         after: Option<keys::IndexKey>,
         limit: usize,
         newest_first: bool,
-    ) -> Result<(Vec<T>, bool), ApiError> {
+        cursor_of: impl Fn(&T) -> String,
+    ) -> StoreResult<Listed<T>> {
         let out = self
             .client
             .query()
@@ -221,18 +228,21 @@ impl Store {
             .key_condition_expression("GSI1PK = :pk")
             .expression_attribute_values(":pk", s(partition))
             .scan_index_forward(!newest_first)
-            .set_exclusive_start_key(after.as_ref().map(to_item).transpose()?)
+            .set_exclusive_start_key(after.as_ref().map(encode).transpose()?)
             .limit(limit as i32 + 1)
             .send()
             .await
-            .map_err(|e| sdk_error(op, e))?;
+            .map_err(|e| StoreError::sdk(op, e))?;
         let truncated = out.last_evaluated_key.is_some();
-        let items = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
-        Ok((items, truncated))
+        let mut items: Vec<T> = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
+        let more = items.len() > limit || (truncated && !items.is_empty());
+        items.truncate(limit);
+        let items = items.into_iter().map(|item| (cursor_of(&item), item)).collect();
+        Ok(Listed { items, more })
     }
 
     /// Reads one item, strongly consistent: callers act on what they read.
-    pub(crate) async fn get<T: DeserializeOwned>(&self, op: &str, key: &keys::Key) -> Result<Option<T>, ApiError> {
+    pub(crate) async fn get<T: Entity>(&self, op: &str, key: &keys::Key) -> StoreResult<Option<T>> {
         let out = self
             .client
             .get_item()
@@ -241,15 +251,15 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| sdk_error(op, e))?;
+            .map_err(|e| StoreError::sdk(op, e))?;
         out.item.map(from_item).transpose()
     }
 }
 
 /// An opaque page cursor: base64url of a small JSON value. Anything that does not decode to
-/// the expected shape is a 400, never a 500.
+/// the expected shape is [`StoreError::InvalidCursor`] (a 400), never a 500.
 pub mod cursor {
-    use crate::error::ApiError;
+    use super::StoreError;
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use serde::Serialize;
@@ -259,11 +269,11 @@ pub mod cursor {
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).expect("cursor serializes"))
     }
 
-    pub fn decode<T: DeserializeOwned>(raw: &str) -> Result<T, ApiError> {
+    pub fn decode<T: DeserializeOwned>(raw: &str) -> Result<T, StoreError> {
         URL_SAFE_NO_PAD
             .decode(raw)
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .ok_or_else(|| ApiError::bad_request("cursor is invalid"))
+            .ok_or(StoreError::InvalidCursor)
     }
 }

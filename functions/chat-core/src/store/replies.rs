@@ -8,11 +8,11 @@
 //! its claim; a claim whose invocation died is taken over once its lease has run out.
 
 use super::items::{ConversationItem, MessageItem};
+use super::keys::Key;
 use super::messages::{DELIVERY_LEASE_MS, Posted, Replay, now_ms};
-use super::{Store, key_item, keys, s, sdk_error, to_item};
-use crate::agent::AGENT_ID;
+use super::{Store, StoreError, StoreResult, key_item, keys, s, to_item};
+use crate::domain::AGENT_ID;
 use crate::domain::{ConversationId, MessageId, MessageText};
-use crate::error::ApiError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
@@ -24,10 +24,8 @@ const DONE: &str = "done";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReplyClaimItem {
-    #[serde(rename = "PK")]
-    pub pk: String,
-    #[serde(rename = "SK")]
-    pub sk: String,
+    #[serde(flatten)]
+    pub key: Key,
     pub conversation_id: ConversationId,
     pub reply_to: MessageId,
     /// `pending` while a reply is being generated, `done` once it is stored.
@@ -74,13 +72,12 @@ impl Store {
         conversation: ConversationId,
         reply_to: MessageId,
         lease_until: i64,
-    ) -> Result<Claimed, ApiError> {
+    ) -> StoreResult<Claimed> {
         let key = keys::ai_reply(conversation, reply_to);
         let now = chrono::Utc::now().timestamp();
         let owner = uuid::Uuid::new_v4().to_string();
         let item = ReplyClaimItem {
-            pk: key.pk.clone(),
-            sk: key.sk.clone(),
+            key: key.clone(),
             conversation_id: conversation,
             reply_to,
             status: PENDING.into(),
@@ -119,13 +116,13 @@ impl Store {
                     _ => Claimed::InProgress,
                 })
             }
-            Err(err) => Err(sdk_error("claim reply", err)),
+            Err(err) => Err(StoreError::sdk("claim reply", err)),
         }
     }
 
     /// Gives a claim up (the reply failed), so a later delivery may try again. A claim that is
     /// no longer this owner's is left alone.
-    pub async fn release_reply(&self, claim: &ReplyClaim) -> Result<(), ApiError> {
+    pub async fn release_reply(&self, claim: &ReplyClaim) -> StoreResult<()> {
         let result = self
             .client
             .delete_item()
@@ -141,7 +138,7 @@ impl Store {
         match result {
             Ok(_) => Ok(()),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
-            Err(err) => Err(sdk_error("release reply claim", err)),
+            Err(err) => Err(StoreError::sdk("release reply claim", err)),
         }
     }
 
@@ -153,7 +150,7 @@ impl Store {
         conversation: &ConversationItem,
         claim: &ReplyClaim,
         text: MessageText,
-    ) -> Result<Option<MessageItem>, ApiError> {
+    ) -> StoreResult<Option<MessageItem>> {
         let message = MessageItem::draft(conversation, AGENT_ID, text, None);
         let done = Update::builder()
             .table_name(&self.table)
@@ -172,36 +169,28 @@ impl Store {
             .expression_attribute_values(":done", s(DONE))
             .expression_attribute_values(":at", s(crate::views::now_timestamp()))
             .build()
-            .map_err(ApiError::internal)?;
+            .map_err(StoreError::internal)?;
         let guard = TransactWriteItem::builder().update(done).build();
         match self.post_message_if(conversation, message, Some(guard)).await? {
             Some(Posted::Stored(message)) => Ok(Some(message)),
-            Some(Posted::Replayed(..)) => Err(ApiError::internal("store reply: replayed without a client id")),
+            Some(Posted::Replayed(..)) => Err(StoreError::internal("store reply: replayed without a client id")),
             None => Ok(None),
         }
     }
 
     /// Takes over the delivery of a stored reply whose lease lapsed undelivered: `true` when
     /// this delivery now holds it ([`Store::take_delivery_lease`]).
-    pub async fn take_reply_delivery(
-        &self,
-        conversation: ConversationId,
-        reply_to: MessageId,
-    ) -> Result<bool, ApiError> {
+    pub async fn take_reply_delivery(&self, conversation: ConversationId, reply_to: MessageId) -> StoreResult<bool> {
         self.take_delivery_lease("take reply delivery", &keys::ai_reply(conversation, reply_to)).await
     }
 
     /// Records that the stored reply reached the sockets.
-    pub async fn mark_reply_delivered(
-        &self,
-        conversation: ConversationId,
-        reply_to: MessageId,
-    ) -> Result<(), ApiError> {
+    pub async fn mark_reply_delivered(&self, conversation: ConversationId, reply_to: MessageId) -> StoreResult<()> {
         self.mark_delivered_at("mark reply delivered", &keys::ai_reply(conversation, reply_to)).await
     }
 
     /// Where the delivery of a stored reply stands (a fresh read).
-    pub async fn reply_delivery(&self, conversation: ConversationId, reply_to: MessageId) -> Result<Replay, ApiError> {
+    pub async fn reply_delivery(&self, conversation: ConversationId, reply_to: MessageId) -> StoreResult<Replay> {
         let claim: Option<ReplyClaimItem> =
             self.get("get reply claim", &keys::ai_reply(conversation, reply_to)).await?;
         Ok(match claim {
@@ -212,7 +201,7 @@ impl Store {
     }
 
     /// One stored message of a conversation.
-    pub async fn message(&self, conversation: ConversationId, id: MessageId) -> Result<Option<MessageItem>, ApiError> {
+    pub async fn message(&self, conversation: ConversationId, id: MessageId) -> StoreResult<Option<MessageItem>> {
         self.get("get message", &keys::message(conversation, id)).await
     }
 }
