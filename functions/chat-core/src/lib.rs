@@ -10,6 +10,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+mod layers;
 pub mod messaging;
 pub mod paging;
 pub mod realtime;

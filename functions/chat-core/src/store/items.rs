@@ -36,7 +36,7 @@ entities! {
     ConnectionItem => "connection",
     SubscriberItem => "subscriber",
     SubscriptionItem => "subscription",
-    super::replies::ReplyClaimItem => "reply_claim",
+    ReplyClaimItem => "reply_claim",
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -219,4 +219,30 @@ pub struct SubscriptionItem {
     pub key: Key,
     pub conversation_id: ConversationId,
     pub expires_at: i64,
+}
+
+/// The claim on the AI agent's reply to one user message (`super::replies`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplyClaimItem {
+    #[serde(flatten)]
+    pub key: Key,
+    pub conversation_id: ConversationId,
+    pub reply_to: MessageId,
+    /// `pending` while a reply is being generated, `done` once it is stored.
+    pub status: String,
+    /// Random per attempt: only the owner may store the reply or release the claim.
+    pub owner: String,
+    /// Epoch seconds after which a pending claim may be taken over (its invocation is gone).
+    pub lease_until: i64,
+    pub claimed_at: String,
+    pub expires_at: i64,
+    /// Once `done`: the stored reply, and whether it reached the sockets. The attempt that
+    /// stored it holds its delivery until `delivery_lease_ms` (epoch ms); a redelivery of the
+    /// trigger takes a lapsed, undelivered one over and pushes the reply.
+    #[serde(default)]
+    pub reply_id: Option<MessageId>,
+    #[serde(default)]
+    pub delivered: bool,
+    #[serde(default)]
+    pub delivery_lease_ms: i64,
 }

@@ -7,45 +7,18 @@
 //! concurrently, a trigger is delivered, one reply at most is stored. A failed attempt deletes
 //! its claim; a claim whose invocation died is taken over once its lease has run out.
 
-use super::items::{ConversationItem, MessageItem};
-use super::keys::Key;
+use super::items::{ConversationItem, MessageItem, ReplyClaimItem};
 use super::messages::{DELIVERY_LEASE_MS, Posted, Replay, now_ms};
 use super::{Store, StoreError, StoreResult, key_item, keys, s, to_item};
 use crate::domain::AGENT_ID;
 use crate::domain::{ConversationId, MessageId, MessageText};
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
-use serde::{Deserialize, Serialize};
 
 /// Done claims only have to outlive the stream's 24-hour retention (redeliveries).
 pub const CLAIM_TTL_SECONDS: i64 = 2 * 24 * 60 * 60;
 
 const PENDING: &str = "pending";
 const DONE: &str = "done";
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ReplyClaimItem {
-    #[serde(flatten)]
-    pub key: Key,
-    pub conversation_id: ConversationId,
-    pub reply_to: MessageId,
-    /// `pending` while a reply is being generated, `done` once it is stored.
-    pub status: String,
-    /// Random per attempt: only the owner may store the reply or release the claim.
-    pub owner: String,
-    /// Epoch seconds after which a pending claim may be taken over (its invocation is gone).
-    pub lease_until: i64,
-    pub claimed_at: String,
-    pub expires_at: i64,
-    /// Once `done`: the stored reply, and whether it reached the sockets. The attempt that
-    /// stored it holds its delivery until `delivery_lease_ms` (epoch ms); a redelivery of the
-    /// trigger takes a lapsed, undelivered one over and pushes the reply.
-    #[serde(default)]
-    pub reply_id: Option<MessageId>,
-    #[serde(default)]
-    pub delivered: bool,
-    #[serde(default)]
-    pub delivery_lease_ms: i64,
-}
 
 /// A claim this invocation holds.
 #[derive(Debug, Clone)]
