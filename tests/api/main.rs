@@ -4,6 +4,7 @@ mod ai;
 mod auth;
 mod auth_login;
 mod auth_register;
+mod capacity;
 mod common;
 mod contract_gaps;
 mod conversations_create;

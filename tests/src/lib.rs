@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use tokio::sync::OnceCell;
 
+pub mod capacity;
 pub mod fake_gateway;
 pub mod fake_models;
 pub use local_stack::fault_proxy;
@@ -151,6 +152,8 @@ pub struct TestEnv {
     pub table: String,
     /// Every DynamoDB call the app made (the harness's own calls use `client`, uncounted).
     pub calls: round_trips::CallLog,
+    /// The capacity units those calls consumed.
+    pub capacity: capacity::CapacityMeter,
     /// The fake Management API the app pushes to ([`TestEnv::with_realtime`]); [`TestEnv::refused`]
     /// then also checks that a refused request pushed nothing.
     pub gateway: Option<fake_gateway::FakeGateway>,
@@ -174,9 +177,12 @@ impl TestEnv {
             [("TABLE_NAME", table.clone()), ("JWT_SECRET", secret), ("DYNAMODB_ENDPOINT", endpoint)].into();
         let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config is valid");
         let calls = round_trips::CallLog::default();
-        let counted = Client::from_conf(client.config().to_builder().interceptor(calls.clone()).build());
+        let capacity = capacity::CapacityMeter::default();
+        let counted = Client::from_conf(
+            client.config().to_builder().interceptor(calls.clone()).interceptor(capacity.clone()).build(),
+        );
         let app = App::with_store(config, Store::new(counted, table.clone()));
-        Self { app, client, table, calls, gateway: None }
+        Self { app, client, table, calls, capacity, gateway: None }
     }
 
     /// Like [`TestEnv::new`], but the app pushes WebSocket frames to a fresh
@@ -200,6 +206,7 @@ impl TestEnv {
         let config = chat_core::bounds::dynamodb(self.client.config().to_builder())
             .endpoint_url(proxy.endpoint())
             .interceptor(self.calls.clone())
+            .interceptor(self.capacity.clone())
             .build();
         let store = Store::new(Client::from_conf(config), self.table.clone());
         self.app = App::with_clients(self.app.config.clone(), store, self.app.realtime.clone());
