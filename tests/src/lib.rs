@@ -15,6 +15,7 @@ use tokio::sync::OnceCell;
 
 pub mod fake_gateway;
 pub mod fake_models;
+pub mod fake_server;
 pub use local_stack::fault_proxy;
 pub mod round_trips;
 
