@@ -269,11 +269,12 @@ pub fn check_readme(declared: &[Declared], readme: &str) -> Vec<String> {
     let section = readme.split("\n## Routes\n").nth(1).map(|rest| rest.split("\n## ").next().unwrap_or(rest));
     let Some(section) = section else { return vec!["README has no `## Routes` section".into()] };
     let rows: Vec<&str> = section.lines().filter(|l| l.starts_with('|')).collect();
+    let deployed = http_routes(declared);
     let mut problems = Vec::new();
-    for route in http_routes(declared) {
-        let cell = format!("| `{}` |", route_name(&route));
+    for route in &deployed {
+        let cell = format!("| `{}` |", route_name(route));
         if !rows.iter().any(|row| row.starts_with(&cell)) {
-            problems.push(format!("route {}: no row in the README's Routes table", route_name(&route)));
+            problems.push(format!("route {}: no row in the README's Routes table", route_name(route)));
         }
     }
     for d in declared.iter().filter(|d| d.serves_routes()) {
@@ -286,7 +287,6 @@ pub fn check_readme(declared: &[Declared], readme: &str) -> Vec<String> {
             }
         }
     }
-    let deployed = http_routes(declared);
     for row in &rows {
         let first = row.trim_start_matches('|').split('|').next().unwrap_or_default().trim();
         let route = first.strip_prefix('`').and_then(|c| c.strip_suffix('`')).and_then(|c| c.split_once(" /"));
