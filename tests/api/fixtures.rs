@@ -21,23 +21,6 @@ const PLACEHOLDERS: [&str; 12] = [
     "connection_id",
 ];
 
-/// The route each function serves (`None`: the `$default` route).
-fn route(function: Function) -> Option<(&'static str, &'static str)> {
-    let index = match function {
-        Function::AuthRegister => 0,
-        Function::AuthLogin => 1,
-        Function::UsersList => 2,
-        Function::UsersGet => 3,
-        Function::ConversationsList => 4,
-        Function::ConversationsCreate => 5,
-        Function::ConversationsHistory => 6,
-        Function::ConversationsConnect => 7,
-        Function::MessagesSend => 8,
-        Function::RouteFallback => return None,
-    };
-    Some(chat_core::routes::ROUTES[index])
-}
-
 fn fixtures(function: Function) -> BTreeMap<String, String> {
     let dir = root().join("events").join(function.name());
     let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
@@ -94,7 +77,7 @@ fn every_fixture_is_an_api_gateway_v2_event_for_its_route() {
 
             let method = http["method"].as_str().unwrap();
             let path = event["rawPath"].as_str().unwrap();
-            match route(function) {
+            match crate::registry::http_route(function) {
                 Some((route_method, pattern)) => {
                     assert_eq!(method, route_method, "{at}");
                     let slash = if path.len() > 1 && path.ends_with('/') { "/" } else { "" };

@@ -18,6 +18,7 @@ mod messages_send;
 mod openapi;
 mod realtime;
 mod redelivery;
+mod registry;
 mod round_trips;
 mod route_fallback;
 mod users_get;

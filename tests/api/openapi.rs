@@ -1,17 +1,16 @@
-//! `openapi.yaml`, the published API description: it parses, it lists exactly the routes that
-//! `template.yaml` deploys (trailing-slash variants count once), and every operation documents
-//! its failures with the contract's error envelope. `./infra/fuzz` checks it against the running
-//! stack (docs/fuzzing.md).
+//! `openapi.yaml`, the published API description: it parses, and every operation documents its
+//! failures with the contract's error envelope; `registry.rs` checks that it lists exactly the
+//! routes that `template.yaml` deploys (trailing-slash variants count once). `./infra/fuzz`
+//! checks it against the running stack (docs/fuzzing.md).
 
 use chat_tests::root;
-use local_stack::template::Template;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
 const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 const ENVELOPE: &str = "#/components/schemas/Error";
 
-fn spec() -> Value {
+pub(crate) fn spec() -> Value {
     let path = root().join("openapi.yaml");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     // Into JSON values: this also proves the document is JSON-compatible (every key a string).
@@ -19,13 +18,13 @@ fn spec() -> Value {
 }
 
 /// `/api/messages/` and `/api/messages` are one route.
-fn normalise(path: &str) -> String {
+pub(crate) fn normalise(path: &str) -> String {
     let trimmed = path.trim_end_matches('/');
     if trimmed.is_empty() { "/".into() } else { trimmed.to_string() }
 }
 
 /// Every operation as `(METHOD, path as written, operation)`.
-fn operations(spec: &Value) -> Vec<(String, String, &Value)> {
+pub(crate) fn operations(spec: &Value) -> Vec<(String, String, &Value)> {
     let paths = spec["paths"].as_object().expect("openapi.yaml has paths");
     let mut out = Vec::new();
     for (path, item) in paths {
@@ -99,28 +98,6 @@ fn the_spec_parses_and_every_reference_resolves() {
     assert_eq!(inner["required"], serde_json::json!(["message", "status"]));
     assert_eq!(inner["properties"]["message"]["type"], "string");
     assert_eq!(inner["properties"]["status"]["type"], "integer");
-}
-
-#[test]
-fn the_spec_and_the_template_list_the_same_routes() {
-    let spec = spec();
-    let documented: BTreeSet<(String, String)> =
-        operations(&spec).into_iter().map(|(method, path, _)| (method, normalise(&path))).collect();
-    let template = Template::load(&root().join("template.yaml")).expect("template.yaml loads");
-    let deployed: BTreeSet<(String, String)> = template
-        .http_routes()
-        .into_iter()
-        // The `$default` route (no method, no path) is the 404/405 fallback, not an operation.
-        .filter_map(|route| Some((route.method?.to_uppercase(), normalise(&route.path?))))
-        .collect();
-    let undocumented: Vec<_> = deployed.difference(&documented).collect();
-    let undeployed: Vec<_> = documented.difference(&deployed).collect();
-    assert!(undocumented.is_empty(), "routes in template.yaml but not in openapi.yaml: {undocumented:?}");
-    assert!(undeployed.is_empty(), "operations in openapi.yaml but not in template.yaml: {undeployed:?}");
-    // And the route table the fallback function answers 405s from.
-    let known: BTreeSet<(String, String)> =
-        chat_core::routes::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
-    assert_eq!(known, documented, "chat_core::routes::ROUTES and openapi.yaml differ");
 }
 
 #[test]

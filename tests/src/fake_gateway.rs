@@ -3,20 +3,12 @@
 //! `GoneException` for connections marked gone, as API Gateway does for closed sockets, or any
 //! other error a test sets for a connection (`fail_with`: 403, 429, 500, ...).
 
+use crate::fake_server::{self, Body, LocalServer, Received};
 use aws_sdk_apigatewaymanagement::config::{BehaviorVersion, Credentials, Region};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::{Method, Response, StatusCode};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 /// One `PostToConnection` call the fake received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,44 +42,22 @@ struct State {
 /// The fake endpoint. Clones share it; it stops serving when the last clone is dropped.
 #[derive(Clone)]
 pub struct FakeGateway {
-    endpoint: String,
     state: Arc<Mutex<State>>,
-    /// Aborts the server task when the last clone goes.
-    _server: Arc<Server>,
-}
-
-struct Server(JoinHandle<()>);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    server: Arc<LocalServer>,
 }
 
 impl FakeGateway {
     /// Binds 127.0.0.1:0 and serves until dropped. Needs a Tokio runtime.
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the fake gateway");
-        let endpoint = format!("http://{}", listener.local_addr().expect("local address"));
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
-        let server = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
-                let state = shared.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| answer(state.clone(), req));
-                    // A client hanging up mid-request is not the fake's concern.
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-                });
-            }
-        });
-        Self { endpoint, state, _server: Arc::new(Server(server)) }
+        let server = LocalServer::start("the fake gateway", move |req| answer(shared.clone(), req)).await;
+        Self { state, server: Arc::new(server) }
     }
 
     /// `http://127.0.0.1:<port>`, what `WEBSOCKET_ENDPOINT` would be.
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        self.server.endpoint()
     }
 
     /// A Management API client pointed at this fake (us-east-1, dummy static credentials).
@@ -97,7 +67,7 @@ impl FakeGateway {
             .region(Region::new("us-east-1"))
             .credentials_provider(Credentials::new("test", "test", None, None, "fake-gateway"))
             .http_client(chat_core::aws::http_client())
-            .endpoint_url(&self.endpoint)
+            .endpoint_url(self.endpoint())
             .build();
         aws_sdk_apigatewaymanagement::Client::from_conf(config)
     }
@@ -139,19 +109,17 @@ impl FakeGateway {
     }
 }
 
-async fn answer(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let body = match req.into_body().collect().await {
-        Ok(collected) => collected.to_bytes().to_vec(),
-        Err(_) => return Ok(reply(StatusCode::BAD_REQUEST, None, "{\"message\":\"unreadable body\"}")),
+async fn answer(state: Arc<Mutex<State>>, req: Received) -> Response<Body> {
+    let Received { method, path, body, .. } = req;
+    let Some(body) = body.map(|b| b.to_vec()) else {
+        return reply(StatusCode::BAD_REQUEST, None, "{\"message\":\"unreadable body\"}");
     };
     // The endpoint may carry a stage (`/prod/@connections/…`); the id is the last segment.
     let id = path
         .split_once("/@connections/")
         .map(|(_, id)| id)
         .filter(|id| !id.is_empty() && !id.contains('/'))
-        .map(decode);
+        .map(fake_server::percent_decode);
     let mut state = state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     match (method, id) {
         (Method::POST, Some(connection_id)) => {
@@ -159,7 +127,7 @@ async fn answer(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp
             let failing = state.failing.get(&connection_id).copied();
             let status = if gone { 410 } else { failing.unwrap_or(200) };
             state.posts.push(Post { connection_id, body, status });
-            Ok(match (gone, failing) {
+            match (gone, failing) {
                 (true, _) => reply(StatusCode::GONE, Some("GoneException"), "{\"message\":\"Gone\"}"),
                 (false, Some(status)) => {
                     let error_type = match status {
@@ -171,40 +139,19 @@ async fn answer(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp
                     reply(status, Some(error_type), "{\"message\":\"failed\"}")
                 }
                 (false, None) => reply(StatusCode::OK, None, "{}"),
-            })
+            }
         }
         (method, _) => {
             state.unexpected.push(format!("{method} {path}"));
-            Ok(reply(StatusCode::NOT_FOUND, Some("NotFoundException"), "{\"message\":\"Not Found\"}"))
+            reply(StatusCode::NOT_FOUND, Some("NotFoundException"), "{\"message\":\"Not Found\"}")
         }
     }
 }
 
-fn reply(status: StatusCode, error_type: Option<&str>, body: &'static str) -> Response<Full<Bytes>> {
+fn reply(status: StatusCode, error_type: Option<&str>, body: &'static str) -> Response<Body> {
     let mut builder = Response::builder().status(status).header("content-type", "application/json");
     if let Some(error_type) = error_type {
         builder = builder.header("x-amzn-errortype", error_type);
     }
-    builder.body(Full::new(Bytes::from_static(body.as_bytes()))).expect("static response parts are valid")
-}
-
-/// Percent-decodes a path segment (the SDK encodes `=`, `+` and `/` in connection ids).
-fn decode(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    builder.body(fake_server::full(body)).expect("static response parts are valid")
 }

@@ -3,22 +3,16 @@
 //! and an OpenAI-compatible chat completions endpoint that speaks server-sent events. Each
 //! answers from a script of canned responses, in order, and records every request it gets.
 
+use crate::fake_server::{self, Body, LocalServer, Received};
 use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, StreamBody};
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::Response;
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 /// One scripted response.
 #[derive(Debug, Clone)]
@@ -70,33 +64,21 @@ struct State {
 
 /// A scripted HTTP server. Stops serving when dropped.
 pub struct FakeServer {
-    endpoint: String,
     state: Arc<Mutex<State>>,
-    server: JoinHandle<()>,
+    server: LocalServer,
 }
 
 impl FakeServer {
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a fake model");
-        let endpoint = format!("http://{}", listener.local_addr().expect("local address"));
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
-        let server = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
-                let state = shared.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| answer(state.clone(), req));
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-                });
-            }
-        });
-        Self { endpoint, state, server }
+        let server = LocalServer::start("a fake model", move |req| answer(shared.clone(), req)).await;
+        Self { state, server }
     }
 
     /// `http://127.0.0.1:<port>`.
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        self.server.endpoint()
     }
 
     /// Queues the next response.
@@ -114,25 +96,12 @@ impl FakeServer {
     }
 }
 
-impl Drop for FakeServer {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-async fn answer(
-    state: Arc<Mutex<State>>,
-    req: Request<Incoming>,
-) -> Result<Response<BoxBody<Bytes, Infallible>>, Infallible> {
-    let method = req.method().to_string();
-    let path = percent_decode(req.uri().path());
-    let headers = req
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or_default().to_string()))
-        .collect();
-    let bytes = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+async fn answer(state: Arc<Mutex<State>>, req: Received) -> Response<Body> {
+    let method = req.method.to_string();
+    let path = fake_server::percent_decode(&req.path);
+    let headers =
+        req.headers.iter().map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or_default().to_string())).collect();
+    let body = serde_json::from_slice(&req.body.unwrap_or_default()).unwrap_or(Value::Null);
     let canned = {
         let mut state = state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         state.requests.push(Recorded { method, path, headers, body });
@@ -147,7 +116,7 @@ async fn answer(
         builder = builder.header(name, value);
     }
     let body = if canned.body_delay.is_zero() {
-        Full::new(Bytes::from(canned.body)).boxed()
+        fake_server::full(canned.body)
     } else {
         // Headers now, the body once the delay has passed.
         let (delay, bytes) = (canned.body_delay, Bytes::from(canned.body));
@@ -157,27 +126,7 @@ async fn answer(
         });
         StreamBody::new(chunk).boxed()
     };
-    Ok(builder.body(body).expect("canned responses are valid"))
-}
-
-fn percent_decode(path: &str) -> String {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    builder.body(body).expect("canned responses are valid")
 }
 
 /// An AWS configuration for clients pointed at the fakes: us-east-1, dummy static credentials.

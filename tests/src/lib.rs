@@ -16,67 +16,79 @@ use tokio::sync::OnceCell;
 pub mod capacity;
 pub mod fake_gateway;
 pub mod fake_models;
+pub mod fake_server;
 pub use local_stack::fault_proxy;
 pub mod round_trips;
 
-/// The functions under test, by crate name (= `events/<name>/`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Function {
-    AuthRegister,
-    AuthLogin,
-    UsersList,
-    UsersGet,
-    ConversationsList,
-    ConversationsCreate,
-    ConversationsHistory,
-    MessagesSend,
-    RouteFallback,
-    ConversationsConnect,
+/// The HTTP API's functions under test: `Variant => crate`, once each (`without_app` for a
+/// handler that takes only the request). `tests/api/registry.rs` checks this list against the
+/// template's `HttpApi` functions; the WebSocket and stream functions are called by their tests.
+macro_rules! functions {
+    ($($variant:ident => $krate:ident $([$flag:ident])?),* $(,)?) => {
+        /// A function of the HTTP API, by crate name (= `events/<name>/`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Function {
+            $($variant),*
+        }
+
+        impl Function {
+            pub const ALL: [Function; [$(stringify!($variant)),*].len()] = [$(Self::$variant),*];
+
+            /// The crate name: the crate's Rust name with `-` for `_`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => {
+                        const NAME: [u8; stringify!($krate).len()] = crate_name(stringify!($krate));
+                        match std::str::from_utf8(&NAME) {
+                            Ok(name) => name,
+                            Err(_) => unreachable!(),
+                        }
+                    })*
+                }
+            }
+
+            pub async fn call(self, app: &App, req: Request) -> Response<Body> {
+                match self {
+                    $(Self::$variant => handler!($krate, app, req $(, $flag)?)),*
+                }
+            }
+        }
+    };
 }
 
-impl Function {
-    pub const ALL: [Function; 10] = [
-        Self::AuthRegister,
-        Self::AuthLogin,
-        Self::UsersList,
-        Self::UsersGet,
-        Self::ConversationsList,
-        Self::ConversationsCreate,
-        Self::ConversationsHistory,
-        Self::MessagesSend,
-        Self::RouteFallback,
-        Self::ConversationsConnect,
-    ];
+/// One handler call: `handler(app, req)`, or `handler(req)` for one marked `without_app`.
+macro_rules! handler {
+    ($krate:ident, $app:ident, $req:ident) => {
+        $krate::handler($app, $req).await
+    };
+    ($krate:ident, $app:ident, $req:ident, without_app) => {
+        $krate::handler($req).await
+    };
+}
 
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::AuthRegister => "auth-register",
-            Self::AuthLogin => "auth-login",
-            Self::UsersList => "users-list",
-            Self::UsersGet => "users-get",
-            Self::ConversationsList => "conversations-list",
-            Self::ConversationsCreate => "conversations-create",
-            Self::ConversationsHistory => "conversations-history",
-            Self::MessagesSend => "messages-send",
-            Self::RouteFallback => "route-fallback",
-            Self::ConversationsConnect => "conversations-connect",
-        }
-    }
+functions! {
+    AuthRegister => auth_register,
+    AuthLogin => auth_login,
+    UsersList => users_list,
+    UsersGet => users_get,
+    ConversationsList => conversations_list,
+    ConversationsCreate => conversations_create,
+    ConversationsHistory => conversations_history,
+    MessagesSend => messages_send,
+    RouteFallback => route_fallback [without_app],
+    ConversationsConnect => conversations_connect,
+}
 
-    pub async fn call(self, app: &App, req: Request) -> Response<Body> {
-        match self {
-            Self::AuthRegister => auth_register::handler(app, req).await,
-            Self::AuthLogin => auth_login::handler(app, req).await,
-            Self::UsersList => users_list::handler(app, req).await,
-            Self::UsersGet => users_get::handler(app, req).await,
-            Self::ConversationsList => conversations_list::handler(app, req).await,
-            Self::ConversationsCreate => conversations_create::handler(app, req).await,
-            Self::ConversationsHistory => conversations_history::handler(app, req).await,
-            Self::MessagesSend => messages_send::handler(app, req).await,
-            Self::RouteFallback => route_fallback::handler(req).await,
-            Self::ConversationsConnect => conversations_connect::handler(app, req).await,
-        }
+/// `users_get` becomes `users-get`, at compile time.
+const fn crate_name<const N: usize>(ident: &str) -> [u8; N] {
+    let bytes = ident.as_bytes();
+    let mut out = [0; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = if bytes[i] == b'_' { b'-' } else { bytes[i] };
+        i += 1;
     }
+    out
 }
 
 static DYNAMODB: OnceLock<String> = OnceLock::new();
