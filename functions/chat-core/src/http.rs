@@ -6,8 +6,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::paging::{PageRequest, parse_limit};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
 use std::future::Future;
 use std::time::Instant;
 
@@ -77,15 +77,26 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> ApiResult<T> {
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    decode(json_object("request body", bytes)?)
+}
+
+/// `bytes` as a JSON object; refusals call them `noun` (the WebSocket API says "frame").
+pub fn json_object(noun: &str, bytes: &[u8]) -> ApiResult<serde_json::Value> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("request body must be a JSON object"));
+        return Err(ApiError::bad_request(format!("{noun} must be a JSON object")));
     }
     let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|_| ApiError::bad_request("request body is not valid JSON"))?;
+        serde_json::from_slice(bytes).map_err(|_| ApiError::bad_request(format!("{noun} is not valid JSON")))?;
     if !value.is_object() {
-        return Err(ApiError::bad_request("request body must be a JSON object"));
+        return Err(ApiError::bad_request(format!("{noun} must be a JSON object")));
     }
-    serde_path_to_error::deserialize(value).map_err(|err| {
+    Ok(value)
+}
+
+/// Decodes `T` from a JSON object: an owned `Value`, or a borrowed one to decode more than one
+/// type from it. A bad field fails with a message that names it.
+pub fn decode<'de, T: Deserialize<'de>>(object: impl Deserializer<'de>) -> ApiResult<T> {
+    serde_path_to_error::deserialize(object).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner().to_string();
         ApiError::bad_request(field_message(&path, &inner))

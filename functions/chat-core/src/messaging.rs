@@ -188,22 +188,41 @@ pub async fn push_message(
 
 /// Registers an open connection on a conversation its owner takes part in. With `caller`
 /// (the HTTP connect route) the connection must be the caller's; without it (the socket's own
-/// `subscribe` action) the connection's owner is the caller.
+/// `subscribe` action) the connection's owner is the caller. An unknown connection is a 404 here.
 pub async fn subscribe(
     app: &App,
     caller: Option<UserId>,
     connection_id: &ConnectionId,
     conversation_id: ConversationId,
 ) -> ApiResult<()> {
+    let unknown = || ApiError::not_found("connection not found");
+    let (connection, _) = access(app, caller, connection_id, conversation_id, unknown).await?;
+    Ok(app.store.subscribe(&connection, conversation_id).await?)
+}
+
+/// The one access check for acting on a conversation through a connection, after reading both
+/// in one round trip. The acting user is `caller`, or without one the connection's owner (so an
+/// unknown connection, refused with `unknown()`, is refused first: there is nobody to check).
+/// The conversation must exist with that user in it (404 "conversation not found"; its
+/// existence is not revealed to outsiders), and the connection must be open and theirs.
+pub async fn access(
+    app: &App,
+    caller: Option<UserId>,
+    connection_id: &ConnectionId,
+    conversation_id: ConversationId,
+    unknown: impl Fn() -> ApiError,
+) -> ApiResult<(crate::store::items::ConnectionItem, ConversationItem)> {
     let (connection, conversation) = app.store.connection_and_conversation(connection_id, conversation_id).await?;
-    let owner = connection.as_ref().map(|c| c.user_id);
-    let user = caller.or(owner).ok_or_else(|| ApiError::not_found("connection not found"))?;
-    if !conversation.is_some_and(|c| c.has_participant(user)) {
-        return Err(ApiError::not_found("conversation not found"));
-    }
-    let connection = connection.ok_or_else(|| ApiError::not_found("connection not found"))?;
+    let user = match caller {
+        Some(user) => user,
+        None => connection.as_ref().ok_or_else(&unknown)?.user_id,
+    };
+    let conversation = conversation
+        .filter(|c| c.has_participant(user))
+        .ok_or_else(|| ApiError::not_found("conversation not found"))?;
+    let connection = connection.ok_or_else(unknown)?;
     if connection.user_id != user {
         return Err(ApiError::Forbidden("the connection belongs to another user".into()));
     }
-    Ok(app.store.subscribe(&connection, conversation_id).await?)
+    Ok((connection, conversation))
 }

@@ -77,3 +77,8 @@ pub fn body(event: &WsEvent) -> ApiResult<Vec<u8>> {
     }
     Ok(bytes)
 }
+
+/// The frame as a JSON object; refusals call it "frame".
+pub fn frame(event: &WsEvent) -> ApiResult<Value> {
+    crate::http::json_object("frame", &body(event)?)
+}

@@ -1,33 +1,16 @@
-//! WebSocket `$default`: every client frame, routed on its `action`. Answers (and refusals, as
-//! error frames) go back to the sending connection only; the socket stays open either way.
+//! WebSocket `$default`: every client frame, decoded once ([`ClientFrame`]) and answered by its
+//! action. Answers (and refusals, as error frames) go back to the sending connection only; the
+//! socket stays open either way.
+
+mod client_frame;
+
+pub use client_frame::{ClientFrame, OnConversation, SendMessage};
 
 use aws_lambda_events::apigw::ApiGatewayProxyResponse;
-use chat_core::domain::{ClientMessageId, ConversationId, MessageText};
-use chat_core::http::parse_json;
 use chat_core::realtime::frames;
-use chat_core::store::items::ConnectionItem;
 use chat_core::ws::{self, WsEvent};
 use chat_core::{ApiError, ApiResult, App, messaging};
-use serde::Deserialize;
-use serde_json::{Value, json};
-
-#[derive(Deserialize)]
-struct Envelope {
-    action: String,
-}
-
-#[derive(Deserialize)]
-struct Subscribe {
-    conversation_id: ConversationId,
-}
-
-#[derive(Deserialize)]
-struct SendMessage {
-    conversation_id: ConversationId,
-    message: MessageText,
-    #[serde(default)]
-    client_message_id: Option<ClientMessageId>,
-}
+use serde_json::Value;
 
 pub async fn handler(app: &App, event: WsEvent) -> ApiGatewayProxyResponse {
     ws::serve(&event, || Box::pin(dispatch(app, &event))).await
@@ -35,49 +18,26 @@ pub async fn handler(app: &App, event: WsEvent) -> ApiGatewayProxyResponse {
 
 async fn dispatch(app: &App, event: &WsEvent) -> ApiResult<Option<Value>> {
     let connection_id = ws::connection_id(event)?;
-    let frame = ws::body(event)?;
-    let Envelope { action } = parse_json(&frame).map_err(|err| match err {
-        ApiError::BadRequest(m) if m.starts_with("request body") => {
-            ApiError::bad_request(m.replace("request body", "frame"))
-        }
-        other => other,
-    })?;
-    match action.as_str() {
-        "whoami" => {
-            let connection = open_connection(app, event).await?;
+    match ClientFrame::decode(ws::frame(event)?)? {
+        ClientFrame::Whoami => {
+            let connection = app.store.connection(&connection_id).await?.ok_or_else(unregistered)?;
             Ok(Some(frames::whoami(&connection_id, connection.user_id)))
         }
-        "subscribe" => {
-            let Subscribe { conversation_id } = parse_json(&frame)?;
+        ClientFrame::Subscribe(OnConversation { conversation_id }) => {
             messaging::subscribe(app, None, &connection_id, conversation_id).await?;
             Ok(Some(frames::subscribed(conversation_id)))
         }
-        "sendMessage" => {
-            let body: SendMessage = parse_json(&frame)?;
+        ClientFrame::SendMessage(SendMessage { conversation_id, message, client_message_id }) => {
             let (connection, conversation) =
-                app.store.connection_and_conversation(&connection_id, body.conversation_id).await?;
-            let user = connection.ok_or(ApiError::Unauthorized("connection is not registered"))?.user_id;
-            let conversation = conversation
-                .filter(|c| c.has_participant(user))
-                .ok_or_else(|| ApiError::not_found("conversation not found"))?;
-            let (sent, _) = messaging::send_in(app, &conversation, user, body.message, body.client_message_id).await?;
-            let mut ack = json!({"type": "sent", "conversation_id": body.conversation_id});
-            ack["message_id"] = json!(sent.message_id);
-            ack["message"] = json!(sent.message);
-            ack["timestamp"] = json!(sent.timestamp);
-            if let Some(client) = body.client_message_id {
-                ack["client_message_id"] = json!(client);
-            }
-            Ok(Some(ack))
+                messaging::access(app, None, &connection_id, conversation_id, unregistered).await?;
+            let (sent, _) =
+                messaging::send_in(app, &conversation, connection.user_id, message, client_message_id).await?;
+            let ack = frames::sent(conversation_id, sent.message_id, &sent.message, &sent.timestamp, client_message_id);
+            Ok(Some(serde_json::to_value(ack).map_err(ApiError::internal)?))
         }
-        "typing" => {
-            let Subscribe { conversation_id } = parse_json(&frame)?;
-            let (connection, conversation) =
-                app.store.connection_and_conversation(&connection_id, conversation_id).await?;
-            let user = connection.ok_or(ApiError::Unauthorized("connection is not registered"))?.user_id;
-            if !conversation.is_some_and(|c| c.has_participant(user)) {
-                return Err(ApiError::not_found("conversation not found"));
-            }
+        ClientFrame::Typing(OnConversation { conversation_id }) => {
+            let (connection, _) = messaging::access(app, None, &connection_id, conversation_id, unregistered).await?;
+            let user = connection.user_id;
             if let Some(realtime) = &app.realtime {
                 realtime
                     .broadcast(&app.store, conversation_id, &frames::typing(conversation_id, user), Some(user))
@@ -85,13 +45,11 @@ async fn dispatch(app: &App, event: &WsEvent) -> ApiResult<Option<Value>> {
             }
             Ok(None)
         }
-        other => Err(ApiError::bad_request(format!(
-            "action: unknown action {other:?} (expected whoami, subscribe, sendMessage or typing)"
-        ))),
     }
 }
 
-async fn open_connection(app: &App, event: &WsEvent) -> ApiResult<ConnectionItem> {
-    let id = ws::connection_id(event)?;
-    app.store.connection(&id).await?.ok_or(ApiError::Unauthorized("connection is not registered"))
+/// A frame on a connection `$connect` never registered, or one since closed. (The `subscribe`
+/// action answers 404 "connection not found" instead, as the HTTP connect route does.)
+fn unregistered() -> ApiError {
+    ApiError::Unauthorized("connection is not registered")
 }

@@ -1,6 +1,6 @@
 //! The frames the WebSocket API sends (see CONTRACT.md, "WebSocket API").
 
-use crate::domain::{ConnectionId, ConversationId, MessageId, UserId};
+use crate::domain::{ClientMessageId, ConnectionId, ConversationId, MessageId, UserId};
 use crate::error::ApiError;
 use crate::views::MessageView;
 use serde::Serialize;
@@ -33,6 +33,30 @@ pub fn whoami(connection_id: &ConnectionId, user_id: UserId) -> Value {
 
 pub fn subscribed(conversation_id: ConversationId) -> Value {
     json!({"type": "subscribed", "conversation_id": conversation_id})
+}
+
+/// The `sent` ack of a `sendMessage` frame: the stored message, with the client's id for it
+/// when the frame gave one.
+#[derive(Debug, Serialize)]
+pub struct SentFrame<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub conversation_id: ConversationId,
+    pub message_id: MessageId,
+    pub message: &'a str,
+    pub timestamp: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_message_id: Option<ClientMessageId>,
+}
+
+pub fn sent<'a>(
+    conversation_id: ConversationId,
+    message_id: MessageId,
+    message: &'a str,
+    timestamp: &'a str,
+    client_message_id: Option<ClientMessageId>,
+) -> SentFrame<'a> {
+    SentFrame { kind: "sent", conversation_id, message_id, message, timestamp, client_message_id }
 }
 
 /// The error envelope as a frame: `{"type":"error","error":{"message","status"}}`.
