@@ -1,11 +1,14 @@
 //! Plumbing for the WebSocket API's functions (`$connect`, `$disconnect`, `$default`), which
 //! receive API Gateway WebSocket proxy events and answer with a status and an optional body.
 
+use crate::App;
 use crate::domain::ConnectionId;
 use crate::error::{ApiError, ApiResult};
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::encodings::Body;
+use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
+use std::convert::Infallible;
 use std::future::Future;
 use std::time::Instant;
 
@@ -13,6 +16,17 @@ pub type WsEvent = ApiGatewayWebsocketProxyRequest;
 
 /// Largest frame the `$default` route accepts (API Gateway itself caps frames at 32 KB).
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+/// The `main` of each WebSocket function: builds the [`App`] once, then answers every event
+/// with `handler`.
+pub async fn run(handler: impl AsyncFn(&App, WsEvent) -> ApiGatewayProxyResponse) -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init();
+    let app = App::from_env().await?;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<WsEvent>| async {
+        Ok::<_, Infallible>(handler(&app, event.payload).await)
+    }))
+    .await
+}
 
 /// Runs one event and logs route, status and latency (never the query string: it carries the
 /// token). `Ok(Some(frame))` is sent back to the client as a frame by the route response.
