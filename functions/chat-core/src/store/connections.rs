@@ -149,10 +149,18 @@ impl Store {
             .await
             .map_err(|e| StoreError::sdk("list connection items", e))?;
         let mut doomed = vec![keys::connection(connection_id)];
-        // The partition holds the connection item and its subscriptions, told apart by type.
-        // (Items written before types were recorded expire with their connection's TTL.)
+        // The partition holds the connection item and its subscriptions, told apart by type;
+        // an item written before types were recorded, by its sort key (else a stale one would
+        // be posted to, and found gone, on every send until its TTL).
         for item in out.items.unwrap_or_default() {
-            if entity_type(&item) == Some(SubscriptionItem::TYPE) {
+            let subscription = match entity_type(&item) {
+                Some(kind) => kind == SubscriptionItem::TYPE,
+                None => item
+                    .get(keys::SK)
+                    .and_then(|sk| sk.as_s().ok())
+                    .is_some_and(|sk| sk.starts_with(keys::SUBSCRIPTION_PREFIX)),
+            };
+            if subscription {
                 let subscription: SubscriptionItem = from_item(item)?;
                 doomed.push(keys::subscription(connection_id, subscription.conversation_id));
                 doomed.push(keys::subscriber(subscription.conversation_id, connection_id));
