@@ -3,8 +3,7 @@
 
 use crate::domain::{ClientMessageId, ConnectionId, ConversationId, MessageId, MessageText, UserId};
 use crate::realtime::{FanOut, Realtime, frames};
-use crate::store::items::ConversationItem;
-use crate::store::items::SubscriberItem;
+use crate::store::items::{ConnectionItem, ConversationItem, SubscriberItem};
 use crate::store::messages::{DELIVERY_LEASE_MS, Posted, Replay, now_ms};
 use crate::views::MessageView;
 use crate::{ApiError, ApiResult, App};
@@ -211,7 +210,7 @@ pub async fn access(
     connection_id: &ConnectionId,
     conversation_id: ConversationId,
     unknown: impl Fn() -> ApiError,
-) -> ApiResult<(crate::store::items::ConnectionItem, ConversationItem)> {
+) -> ApiResult<(ConnectionItem, ConversationItem)> {
     let (connection, conversation) = app.store.connection_and_conversation(connection_id, conversation_id).await?;
     let user = match caller {
         Some(user) => user,
