@@ -4,7 +4,7 @@
 //! stack (docs/fuzzing.md).
 
 use chat_tests::root;
-use local_stack::template::Template;
+use local_stack::Template;
 use serde_json::Value;
 use std::collections::BTreeSet;
 

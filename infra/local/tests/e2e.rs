@@ -19,8 +19,7 @@ use hyper::{HeaderMap, Method};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use local_stack::routes::RouteTable;
-use local_stack::template::Template;
+use local_stack::{RouteTable, Template};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -49,7 +48,7 @@ const SETTINGS: [&str; 14] = [
 
 fn gateway_command(env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(GATEWAY);
-    for key in SETTINGS.iter().chain(&local_stack::settings::PASSED_TO_FUNCTIONS) {
+    for key in SETTINGS.iter().chain(&local_stack::PASSED_TO_FUNCTIONS) {
         command.env_remove(key);
     }
     command.envs([("HTTP_PORT", "0"), ("WS_PORT", "0")]).envs(env.iter().copied());
@@ -632,13 +631,13 @@ fn route_table_is_the_templates_http_api_events() {
 fn every_functions_environment_resolves_from_the_template() {
     let secret = "k".repeat(40);
     let bin = bin_dir();
-    let settings = local_stack::settings::Settings::from_lookup(|key| match key {
+    let settings = local_stack::Settings::from_lookup(|key| match key {
         "BIN_DIR" => Some(bin.display().to_string()),
         "JWT_SECRET" => Some(secret.clone()),
         _ => None,
     })
     .unwrap();
-    let specs = local_stack::gateway::function_specs(&settings, "http://127.0.0.1:1", 3000, 3001).unwrap();
+    let specs = local_stack::function_specs(&settings, "http://127.0.0.1:1", 3000, 3001).unwrap();
     let template = Template::load(&local_stack::project_root().join("template.yaml")).unwrap();
     assert_eq!(specs.len(), template.functions().len());
     // The JWT key is in no function's environment: the functions that sign or check tokens

@@ -4,8 +4,7 @@
 
 use super::ws_client::{Socket, WAIT};
 use super::*;
-use local_stack::template::LocalValues;
-use local_stack::ws_routes::WsApi;
+use local_stack::{LocalValues, WsApi};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 

@@ -23,8 +23,7 @@ mod report;
 mod stub;
 
 use bytes::Bytes;
-use local_stack::functions::{Children, FunctionSpec, Pool};
-use local_stack::{dynamodb::LocalDynamoDb, gateway, settings::Settings, table, template::Template};
+use local_stack::{Children, FunctionSpec, LocalDynamoDb, Pool, Settings, Template};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -67,10 +66,10 @@ async fn run() -> Result<(), String> {
     let local = LocalDynamoDb::start(None, 0)?;
     let dynamodb = local.endpoint();
     let template = Template::load(&settings.template)?;
-    table::ensure_table(&table::local_client(&dynamodb), TABLE, &template.table()?).await?;
+    local_stack::ensure_table(&local_stack::local_client(&dynamodb), TABLE, &template.table()?).await?;
     // Posts to `@connections` (ws-default answers `whoami` through it) reach a stub that accepts all.
     let management = stub::start().await?;
-    let specs = gateway::function_specs(&settings, &dynamodb, 0, management)?;
+    let specs = local_stack::function_specs(&settings, &dynamodb, 0, management)?;
     let mut specs: BTreeMap<String, FunctionSpec> = specs.into_iter().map(|s| (s.binary.clone(), s)).collect();
     // COLDSTART_ENV: `KEY=value` pairs (space-separated) added to every function's environment,
     // to compare configurations (e.g. `TLS_TRUST=system`, the CA bundle instead of the Amazon roots).

@@ -32,7 +32,7 @@ pub enum Payload<'a> {
 
 fn request_context(ctx: &ConnectionContext, route_key: &str, event_type: &str) -> Map<String, Value> {
     let now = Utc::now();
-    let request_id = crate::event::request_id();
+    let request_id = crate::http_api::request_id();
     let context = json!({
         "routeKey": route_key,
         "eventType": event_type,
@@ -93,7 +93,7 @@ pub fn connect(ctx: &ConnectionContext, route_key: &str, headers: &HeaderMap, ra
 /// A client frame.
 pub fn message(ctx: &ConnectionContext, route_key: &str, payload: Payload) -> Value {
     let mut context = request_context(ctx, route_key, "MESSAGE");
-    context.insert("messageId".into(), json!(crate::event::request_id()));
+    context.insert("messageId".into(), json!(crate::http_api::request_id()));
     let (body, encoded) = match payload {
         Payload::Text(text) => (text.to_string(), false),
         Payload::Binary(bytes) => (BASE64.encode(bytes), true),

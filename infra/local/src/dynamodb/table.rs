@@ -12,10 +12,10 @@ use aws_sdk_dynamodb::types::{
 pub fn local_client(endpoint: &str) -> Client {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
+        .region(Region::new(crate::aws::REGION))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("local", "local", None, None, "local-stack"))
-        .http_client(crate::http_client())
+        .http_client(crate::aws::http_client())
         .build();
     Client::from_conf(config)
 }

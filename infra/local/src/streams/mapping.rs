@@ -5,9 +5,11 @@
 //! Lambda's `{"Records": [...]}` event, retrying failed batches (`MaximumRetryAttempts`,
 //! `BisectBatchOnFunctionError`, `ReportBatchItemFailures`).
 
-use crate::event_sources::{StartingPosition, StreamSource};
-use crate::functions::Pool;
-use crate::{filter, stream_records};
+use super::filter;
+use super::on_failure::OnFailure;
+use super::records as stream_records;
+use super::sources::{StartingPosition, StreamSource};
+use crate::lambda::Pool;
 use aws_sdk_dynamodbstreams::Client;
 use aws_sdk_dynamodbstreams::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodbstreams::error::DisplayErrorContext;
@@ -17,7 +19,7 @@ use serde_json::{Value, json};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -44,10 +46,10 @@ pub fn client(endpoint: &str) -> Client {
     let config = aws_sdk_dynamodbstreams::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .timeout_config(timeouts)
-        .region(Region::new(crate::gateway::REGION))
+        .region(Region::new(crate::aws::REGION))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("local", "local", None, None, "local-stack"))
-        .http_client(crate::http_client())
+        .http_client(crate::aws::http_client())
         .build();
     Client::from_conf(config)
 }
@@ -73,7 +75,7 @@ struct Mapping {
     pool: Arc<Pool>,
     client: Client,
     /// `<folder>/<destination>.jsonl`: the on-failure destination, one line per batch given up.
-    failures: Option<PathBuf>,
+    failures: Option<OnFailure>,
 }
 
 /// Starts the mapping: the shards' positions are taken before this returns, so nothing written
@@ -88,13 +90,13 @@ pub async fn start(
     fresh_table: bool,
     failures_dir: &Path,
 ) -> Result<JoinHandle<()>, String> {
-    let failures = source.on_failure.as_ref().map(|name| failures_dir.join(format!("{name}.jsonl")));
-    if let (Some(path), Some(name)) = (&failures, &source.on_failure) {
+    let failures = source.on_failure.as_ref().map(|name| OnFailure::new(failures_dir, name));
+    if let (Some(destination), Some(name)) = (&failures, &source.on_failure) {
         println!(
             "{}.{}: batches given up on go to the on-failure destination {name}: {}",
             source.function,
             source.event,
-            path.display()
+            destination.path().display()
         );
     }
     let mapping = Arc::new(Mapping { source, stream_arn, hash_key, pool, client, failures });
@@ -335,45 +337,10 @@ impl Mapping {
         }
     }
 
-    /// Records a batch given up on in the on-failure destination, as Lambda sends it to SQS:
-    /// what was invoked, why it stopped, and where in the stream the records are (not the
-    /// records themselves: they stay in the stream for 24 hours).
+    /// Records a batch given up on in the on-failure destination, if the mapping has one.
     fn give_up(&self, records: &[Value], condition: &str, invocations: u32) {
-        let (Some(path), Some(first), Some(last)) = (&self.failures, records.first(), records.last()) else { return };
-        let arrival = |r: &Value| {
-            let at = r["dynamodb"]["ApproximateCreationDateTime"].as_i64().unwrap_or_default();
-            chrono::DateTime::from_timestamp(at, 0)
-                .unwrap_or_default()
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-        };
-        let message = json!({
-            "requestContext": {
-                "requestId": uuid::Uuid::new_v4().to_string(),
-                "functionArn": self.pool.spec().arn,
-                "condition": condition,
-                "approximateInvokeCount": invocations,
-            },
-            "version": "1.0",
-            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "DDBStreamBatchInfo": {
-                "startSequenceNumber": stream_records::sequence_number(first),
-                "endSequenceNumber": stream_records::sequence_number(last),
-                "approximateArrivalOfFirstRecord": arrival(first),
-                "approximateArrivalOfLastRecord": arrival(last),
-                "batchSize": records.len(),
-                "streamArn": self.stream_arn,
-            },
-        });
-        let written = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .and_then(|mut file| std::io::Write::write_all(&mut file, format!("{message}\n").as_bytes()));
-        match written {
-            Ok(()) => {
-                println!("{}: {} record(s) → on-failure destination {}", self.name(), records.len(), path.display())
-            }
-            Err(e) => println!("{}: could not record the batch given up on in {}: {e}", self.name(), path.display()),
+        if let Some(destination) = &self.failures {
+            destination.record(&self.name(), &self.pool.spec().arn, &self.stream_arn, records, condition, invocations);
         }
     }
 

@@ -21,7 +21,7 @@ pub fn to_lambda(record: &Record, stream_arn: &str) -> Value {
     put("eventSource", Some(json!(record.event_source.as_deref().unwrap_or("aws:dynamodb"))));
     // The stack's region, as Lambda reports the table's: dynoxide's records (and ARNs) name the
     // region `dynoxide` whatever the client's (docs/local-stack.md, "Differences").
-    put("awsRegion", Some(json!(crate::gateway::REGION)));
+    put("awsRegion", Some(json!(crate::aws::REGION)));
     if let Some(change) = &record.dynamodb {
         let mut dynamodb = Map::new();
         let mut add = |key: &str, value: Option<Value>| {

@@ -10,7 +10,6 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-pub const ACCOUNT_ID: &str = "123456789012";
 pub const API_ID: &str = "localhttp0";
 
 /// One request as API Gateway saw it.
@@ -67,7 +66,7 @@ pub fn build(req: &Request) -> Value {
         "rawQueryString": req.raw_query,
         "headers": headers,
         "requestContext": {
-            "accountId": ACCOUNT_ID,
+            "accountId": crate::aws::ACCOUNT_ID,
             "apiId": API_ID,
             "domainName": host,
             "domainPrefix": domain_prefix,

@@ -3,7 +3,7 @@
 //! warm one is busy, up to a cap; a process that crashed, timed out or failed to initialise
 //! is thrown away and the next invocation starts a fresh one.
 
-use crate::runtime_api::{Invocation, Outcome, RuntimeApi};
+use super::runtime_api::{Invocation, Outcome, RuntimeApi};
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -254,7 +254,7 @@ impl Instance {
             biased;
             Ok(outcome) = result => match outcome {
                 Outcome::Response(payload) => Ok(payload),
-                Outcome::Error(kind, _) => Err(Failure::Error(kind)),
+                Outcome::Error(kind) => Err(Failure::Error(kind)),
             },
             _ = exited.wait_for(Option::is_some) => Err(crashed(&self.exited)),
             _ = tokio::time::sleep_until(deadline.into()) => Err(Failure::Timeout),
