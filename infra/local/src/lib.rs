@@ -8,6 +8,7 @@
 
 mod aws;
 mod dynamodb;
+mod error;
 pub mod fault_proxy;
 mod http_api;
 mod lambda;
@@ -20,6 +21,7 @@ mod websocket_api;
 
 pub use aws::http_client;
 pub use dynamodb::{LocalDynamoDb, create_table, ensure_table, local_client};
+pub use error::{Error, Result};
 pub use http_api::RouteTable;
 pub use lambda::{Children, FunctionSpec, Pool};
 pub use settings::{PASSED_TO_FUNCTIONS, Settings};
@@ -37,16 +39,16 @@ pub fn project_root() -> PathBuf {
 
 /// `events/<function>/<case>.json` with its `{{placeholders}}` filled (events/README.md); an
 /// error names the file when one is left unfilled.
-pub fn fixture(function: &str, case: &str, vars: &[(&str, &str)]) -> Result<String, String> {
+pub fn fixture(function: &str, case: &str, vars: &[(&str, &str)]) -> Result<String> {
     let path = project_root().join("events").join(function).join(format!("{case}.json"));
-    let mut text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut text = std::fs::read_to_string(&path).map_err(|e| Error::Fixture(format!("{}: {e}", path.display())))?;
     for (name, value) in vars {
         text = text.replace(&format!("{{{{{name}}}}}"), value);
     }
     match text.find("{{") {
         Some(at) => {
             let near = &text[at..text.len().min(at + 30)];
-            Err(format!("{} has unfilled placeholders: {near}", path.display()))
+            Err(Error::Fixture(format!("{} has unfilled placeholders: {near}", path.display())))
         }
         None => Ok(text),
     }

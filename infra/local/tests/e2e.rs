@@ -620,7 +620,7 @@ fn route_table_is_the_templates_http_api_events() {
     // And a template that declares one is refused, as API Gateway's CreateRoute refuses it.
     let slash =
         std::fs::read_to_string(&path).unwrap().replacen("Path: /api/auth/login\n", "Path: /api/auth/login/\n", 1);
-    let refused = RouteTable::from_template(&Template::parse(&slash).unwrap()).unwrap_err();
+    let refused = RouteTable::from_template(&Template::parse(&slash).unwrap()).unwrap_err().to_string();
     assert!(refused.contains("\"/api/auth/login/\" ends with /"), "{refused}");
 }
 

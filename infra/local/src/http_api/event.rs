@@ -1,6 +1,7 @@
 //! API Gateway HTTP API's Lambda proxy integration, payload format 2.0: the event a request
 //! becomes, and the HTTP response a function's result becomes.
 
+use crate::error::{Error, Result};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
@@ -138,27 +139,30 @@ pub fn request_id() -> String {
 /// The HTTP response for a function's result. An object with a `statusCode` is a structured
 /// response; any other JSON is a 200 `application/json` body, as on API Gateway. Anything
 /// malformed is an error (API Gateway answers 500).
-pub fn response(payload: &[u8]) -> Result<http::Response<Bytes>, String> {
-    let value: Value =
-        serde_json::from_slice(payload).map_err(|e| format!("the function's result is not JSON: {e}"))?;
+pub fn response(payload: &[u8]) -> Result<http::Response<Bytes>> {
+    let value: Value = serde_json::from_slice(payload)
+        .map_err(|e| Error::InvalidResponse(format!("the function's result is not JSON: {e}")))?;
     let Some(fields) = value.as_object().filter(|o| o.contains_key("statusCode")) else {
         return http::Response::builder()
             .status(200)
             .header("content-type", "application/json")
             .body(Bytes::copy_from_slice(payload))
-            .map_err(|e| e.to_string());
+            .map_err(|e| Error::InvalidResponse(e.to_string()));
     };
     let status = fields["statusCode"]
         .as_u64()
         .filter(|s| (100..=599).contains(s))
-        .ok_or_else(|| format!("statusCode {} is not an HTTP status", fields["statusCode"]))?;
+        .ok_or_else(|| Error::InvalidResponse(format!("statusCode {} is not an HTTP status", fields["statusCode"])))?;
     let mut builder = http::Response::builder().status(status as u16);
     let headers = builder.headers_mut().expect("the builder is valid so far");
     for (name, value) in object(fields, "headers")? {
         insert(headers, name, value, false)?;
     }
     for (name, values) in object(fields, "multiValueHeaders")? {
-        for value in values.as_array().ok_or_else(|| format!("multiValueHeaders.{name} is not an array"))? {
+        for value in values
+            .as_array()
+            .ok_or_else(|| Error::InvalidResponse(format!("multiValueHeaders.{name} is not an array")))?
+        {
             insert(headers, name, value, true)?;
         }
     }
@@ -168,33 +172,32 @@ pub fn response(payload: &[u8]) -> Result<http::Response<Bytes>, String> {
     let body = match fields.get("body") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::String(text)) if fields.get("isBase64Encoded") == Some(&Value::Bool(true)) => {
-            BASE64.decode(text).map_err(|e| format!("body is not valid base64: {e}"))?
+            BASE64.decode(text).map_err(|e| Error::InvalidResponse(format!("body is not valid base64: {e}")))?
         }
         Some(Value::String(text)) => text.clone().into_bytes(),
         Some(other) => other.to_string().into_bytes(),
     };
-    builder.body(Bytes::from(body)).map_err(|e| e.to_string())
+    builder.body(Bytes::from(body)).map_err(|e| Error::InvalidResponse(e.to_string()))
 }
 
-fn object<'a>(
-    fields: &'a Map<String, Value>,
-    key: &str,
-) -> Result<impl Iterator<Item = (&'a String, &'a Value)>, String> {
+fn object<'a>(fields: &'a Map<String, Value>, key: &str) -> Result<impl Iterator<Item = (&'a String, &'a Value)>> {
     match fields.get(key) {
         None | Some(Value::Null) => Ok(None.into_iter().flatten()),
         Some(Value::Object(map)) => Ok(Some(map.iter()).into_iter().flatten()),
-        Some(_) => Err(format!("{key} is not an object")),
+        Some(_) => Err(Error::InvalidResponse(format!("{key} is not an object"))),
     }
 }
 
-fn insert(headers: &mut HeaderMap, name: &str, value: &Value, append: bool) -> Result<(), String> {
+fn insert(headers: &mut HeaderMap, name: &str, value: &Value, append: bool) -> Result<()> {
     let text = match value {
         Value::String(s) => s.clone(),
         Value::Number(_) | Value::Bool(_) => value.to_string(),
-        _ => return Err(format!("header {name} is not a string")),
+        _ => return Err(Error::InvalidResponse(format!("header {name} is not a string"))),
     };
-    let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("{name:?} is not a header name"))?;
-    let value = HeaderValue::from_str(&text).map_err(|_| format!("header {name} has an invalid value"))?;
+    let name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| Error::InvalidResponse(format!("{name:?} is not a header name")))?;
+    let value = HeaderValue::from_str(&text)
+        .map_err(|_| Error::InvalidResponse(format!("header {name} has an invalid value")))?;
     if append {
         headers.append(name, value);
     } else {

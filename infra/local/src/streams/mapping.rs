@@ -9,6 +9,7 @@ use super::filter;
 use super::on_failure::OnFailure;
 use super::records as stream_records;
 use super::sources::{StartingPosition, StreamSource};
+use crate::error::{Error, Result};
 use crate::lambda::Pool;
 use aws_sdk_dynamodbstreams::Client;
 use aws_sdk_dynamodbstreams::config::{BehaviorVersion, Credentials, Region};
@@ -89,7 +90,7 @@ pub async fn start(
     pool: Arc<Pool>,
     fresh_table: bool,
     failures_dir: &Path,
-) -> Result<JoinHandle<()>, String> {
+) -> Result<JoinHandle<()>> {
     let failures = source.on_failure.as_ref().map(|name| OnFailure::new(failures_dir, name));
     if let (Some(destination), Some(name)) = (&failures, &source.on_failure) {
         println!(
@@ -118,7 +119,7 @@ impl Mapping {
         format!("{}.{}", self.source.function, self.source.event)
     }
 
-    async fn shards(&self) -> Result<Vec<String>, String> {
+    async fn shards(&self) -> Result<Vec<String>> {
         let mut shards = Vec::new();
         let mut start: Option<String> = None;
         loop {
@@ -129,7 +130,9 @@ impl Mapping {
                 .set_exclusive_start_shard_id(start.clone())
                 .send()
                 .await
-                .map_err(|e| format!("DescribeStream {}: {}", self.stream_arn, DisplayErrorContext(e)))?;
+                .map_err(|e| {
+                    Error::DynamoDb(format!("DescribeStream {}: {}", self.stream_arn, DisplayErrorContext(e)))
+                })?;
             let description = described
                 .stream_description
                 .unwrap_or_else(|| aws_sdk_dynamodbstreams::types::StreamDescription::builder().build());
@@ -141,7 +144,7 @@ impl Mapping {
         }
     }
 
-    async fn iterator(&self, shard: &str, kind: ShardIteratorType, after: Option<&str>) -> Result<String, String> {
+    async fn iterator(&self, shard: &str, kind: ShardIteratorType, after: Option<&str>) -> Result<String> {
         self.client
             .get_shard_iterator()
             .stream_arn(&self.stream_arn)
@@ -150,13 +153,13 @@ impl Mapping {
             .set_sequence_number(after.map(str::to_string))
             .send()
             .await
-            .map_err(|e| format!("GetShardIterator: {}", DisplayErrorContext(e)))?
+            .map_err(|e| Error::DynamoDb(format!("GetShardIterator: {}", DisplayErrorContext(e))))?
             .shard_iterator
-            .ok_or_else(|| "GetShardIterator returned no iterator".into())
+            .ok_or_else(|| Error::DynamoDb("GetShardIterator returned no iterator".into()))
     }
 
     /// The records after `position` (moving it on); `true` when the shard is closed and done.
-    async fn read(&self, shard: &str, position: &mut Position) -> Result<(Vec<Value>, bool), String> {
+    async fn read(&self, shard: &str, position: &mut Position) -> Result<(Vec<Value>, bool)> {
         let iterator = match position {
             Position::Iterator(iterator) => iterator.clone(),
             Position::TrimHorizon => self.iterator(shard, ShardIteratorType::TrimHorizon, None).await?,
@@ -169,7 +172,7 @@ impl Mapping {
             .limit(1000)
             .send()
             .await
-            .map_err(|e| format!("GetRecords: {}", DisplayErrorContext(e)))?;
+            .map_err(|e| Error::DynamoDb(format!("GetRecords: {}", DisplayErrorContext(e))))?;
         let records: Vec<Value> =
             read.records.unwrap_or_default().iter().map(|r| stream_records::to_lambda(r, &self.stream_arn)).collect();
         if let Some(last) = records.last() {
@@ -183,7 +186,7 @@ impl Mapping {
     async fn poll(self: Arc<Self>, mut shards: HashMap<String, Position>) {
         let mut lanes: HashMap<(String, usize), mpsc::UnboundedSender<Value>> = HashMap::new();
         let mut described = Instant::now();
-        let mut last_error: Option<String> = None;
+        let mut last_error: Option<Error> = None;
         // Closed shards stay listed for a day: never read them again.
         let mut done: HashSet<String> = HashSet::new();
         loop {

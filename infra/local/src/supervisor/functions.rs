@@ -2,6 +2,7 @@
 //! (intrinsics resolved locally, see `template/values.rs`).
 
 use crate::aws::{ACCOUNT_ID, REGION, STACK_NAME};
+use crate::error::{Error, Result};
 use crate::lambda::FunctionSpec;
 use crate::settings::Settings;
 use crate::template::{Function, LocalApi, LocalValues, Template};
@@ -12,12 +13,7 @@ use std::time::Duration;
 /// Every function in the template, with the environment the stack gives it, for tools that run
 /// functions without the gateways (`coldstart-bench`). `http_port`/`ws_port` are where the APIs
 /// would be served (what `WEBSOCKET_ENDPOINT` points at).
-pub fn function_specs(
-    settings: &Settings,
-    dynamodb: &str,
-    http_port: u16,
-    ws_port: u16,
-) -> Result<Vec<FunctionSpec>, String> {
+pub fn function_specs(settings: &Settings, dynamodb: &str, http_port: u16, ws_port: u16) -> Result<Vec<FunctionSpec>> {
     let template = Template::load(&settings.template)?;
     let locals = local_values(settings, &template, http_port, ws_port);
     let ids = template.functions().into_iter().map(|f| f.logical_id).collect();
@@ -27,7 +23,7 @@ pub fn function_specs(
         .map(|(function, path)| function_spec(&template, &function, path, &locals, dynamodb, settings, &mut unresolved))
         .collect();
     match unresolved.into_keys().next() {
-        Some((key, why)) => Err(format!("{key} cannot be set locally: {why}")),
+        Some((key, why)) => Err(Error::Startup(format!("{key} cannot be set locally: {why}"))),
         None => Ok(specs),
     }
 }
@@ -76,7 +72,7 @@ pub(super) fn functions_with_binaries(
     settings: &Settings,
     template: &Template,
     mut ids: Vec<String>,
-) -> Result<Vec<(Function, std::path::PathBuf)>, String> {
+) -> Result<Vec<(Function, std::path::PathBuf)>> {
     ids.sort();
     ids.dedup();
     let all = template.functions();
@@ -84,7 +80,9 @@ pub(super) fn functions_with_binaries(
     let mut missing = Vec::new();
     for id in ids {
         let function = all.iter().find(|f| f.logical_id == id).ok_or_else(|| {
-            format!("{id} is routed to or triggered but has no Metadata.BuildProperties.Binary in the template")
+            Error::Template(format!(
+                "{id} is routed to or triggered but has no Metadata.BuildProperties.Binary in the template"
+            ))
         })?;
         let path = settings.bin_dir.join(&function.binary);
         if path.is_file() {
@@ -94,11 +92,11 @@ pub(super) fn functions_with_binaries(
         }
     }
     if !missing.is_empty() {
-        return Err(format!(
+        return Err(Error::Startup(format!(
             "function binaries missing from {}: {}\n  Fix: build them with `cargo build --workspace --bins` (./infra/dev does), or set BIN_DIR to where they are",
             settings.bin_dir.display(),
             missing.join(", ")
-        ));
+        )));
     }
     Ok(found)
 }
@@ -121,7 +119,7 @@ pub(super) fn function_spec(
                 env.insert(key.clone(), value);
             }
             Ok(None) => {}
-            Err(why) => unresolved.entry((key.clone(), why)).or_default().push(function.logical_id.clone()),
+            Err(why) => unresolved.entry((key.clone(), why.to_string())).or_default().push(function.logical_id.clone()),
         }
     }
     env.extend(settings.function_env.clone());

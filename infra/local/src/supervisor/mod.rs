@@ -7,6 +7,7 @@ mod functions;
 pub use functions::function_specs;
 
 use crate::dynamodb::{self, LocalDynamoDb};
+use crate::error::{Error, Result};
 use crate::http_api::{self, Gateway, RouteTable};
 use crate::lambda::{Children, Pool};
 use crate::settings::Settings;
@@ -29,8 +30,8 @@ struct Running {
     servers: Vec<JoinHandle<()>>,
 }
 
-pub async fn run(settings: Settings) -> Result<(), String> {
-    let shutdown = shutdown_signal().map_err(|e| format!("cannot listen for signals: {e}"))?;
+pub async fn run(settings: Settings) -> Result<()> {
+    let shutdown = shutdown_signal().map_err(|e| Error::Startup(format!("cannot listen for signals: {e}")))?;
     tokio::pin!(shutdown);
     let children = Children::default();
     let mut dynamodb = None;
@@ -57,14 +58,14 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     Ok(())
 }
 
-async fn start(settings: &Settings, children: &Children, local: &mut Option<LocalDynamoDb>) -> Result<Running, String> {
+async fn start(settings: &Settings, children: &Children, local: &mut Option<LocalDynamoDb>) -> Result<Running> {
     let template = Template::load(&settings.template)?;
     let routes = RouteTable::from_template(&template)?;
     // Ports first: a taken port fails before anything else starts.
     let http = bind(settings.http_port, "the HTTP API", "HTTP_PORT").await?;
     let ws = bind(settings.ws_port, "the WebSocket API", "WS_PORT").await?;
-    let http_port = http.local_addr().map_err(|e| e.to_string())?.port();
-    let ws_port = ws.local_addr().map_err(|e| e.to_string())?.port();
+    let http_port = http.local_addr().map_err(|e| Error::Startup(e.to_string()))?.port();
+    let ws_port = ws.local_addr().map_err(|e| Error::Startup(e.to_string()))?.port();
 
     let locals = local_values(settings, &template, http_port, ws_port);
     let ws_api = WsApi::from_template(&template, &locals)?;
@@ -83,12 +84,12 @@ async fn start(settings: &Settings, children: &Children, local: &mut Option<Loca
             let file = settings.data_dir.as_ref().map(|dir| dir.join("dynamodb.sqlite"));
             let sweep = Some(Duration::from_secs(60));
             let started = LocalDynamoDb::start_with_ttl_sweep(file.as_deref(), settings.dynamodb_port, sweep).map_err(|e| {
-                let fix = if e.contains("in use") {
+                let fix = if e.to_string().contains("in use") {
                     "set DYNAMODB_PORT to a free port (DYNAMODB_PORT=0: any free port)"
                 } else {
                     "check LOCAL_DATA_DIR (./infra/dev --fresh starts empty), or set DYNAMODB_ENDPOINT to a running DynamoDB"
                 };
-                format!("{e}\n  Fix: {fix}")
+                Error::DynamoDb(format!("{e}\n  Fix: {fix}"))
             })?;
             let started = local.insert(started);
             (started.endpoint(), started.describe())
@@ -101,8 +102,12 @@ async fn start(settings: &Settings, children: &Children, local: &mut Option<Loca
         dynamodb::ensure_table(&client, &settings.table_name, &definition),
     )
     .await
-    .map_err(|_| format!("DynamoDB at {dynamodb} did not answer within 30 s"))?
-    .map_err(|e| format!("{e} at {dynamodb}\n  Fix: check DYNAMODB_ENDPOINT, or unset it to use the local DynamoDB"))?;
+    .map_err(|_| Error::DynamoDb(format!("DynamoDB at {dynamodb} did not answer within 30 s")))?
+    .map_err(|e| {
+        Error::DynamoDb(format!(
+            "{e} at {dynamodb}\n  Fix: check DYNAMODB_ENDPOINT, or unset it to use the local DynamoDB"
+        ))
+    })?;
     println!("table {} {} at {described}", settings.table_name, if created { "created" } else { "exists, reused" });
 
     let mut pools = HashMap::new();
@@ -123,14 +128,15 @@ async fn start(settings: &Settings, children: &Children, local: &mut Option<Loca
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join(format!("local-gateway-{}", std::process::id())));
     if !sources.is_empty() {
-        std::fs::create_dir_all(&failures_dir).map_err(|e| format!("{}: {e}", failures_dir.display()))?;
+        std::fs::create_dir_all(&failures_dir)
+            .map_err(|e| Error::Startup(format!("{}: {e}", failures_dir.display())))?;
     }
     for source in sources {
         let stream_arn = dynamodb::latest_stream_arn(&client, &settings.table_name).await?.ok_or_else(|| {
-            format!(
+            Error::DynamoDb(format!(
                 "{}.{} reads the stream of table {}, which has none\n  Fix: give the table a StreamSpecification (or let the local stack create it: another TABLE_NAME)",
                 source.function, source.event, settings.table_name
-            )
+            ))
         })?;
         let pool = pools[&source.function].clone();
         let hash_key = hash_key.clone().unwrap_or_default();
@@ -158,11 +164,11 @@ async fn start(settings: &Settings, children: &Children, local: &mut Option<Loca
     Ok(Running { http_port, ws_port, dynamodb, servers })
 }
 
-async fn bind(port: u16, what: &str, setting: &str) -> Result<TcpListener, String> {
+async fn bind(port: u16, what: &str, setting: &str) -> Result<TcpListener> {
     TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
-        format!(
+        Error::Startup(format!(
             "cannot listen on 127.0.0.1:{port} for {what}: {e}\n  Fix: stop whatever uses the port, or set {setting} to another port ({setting}=0: any free port)"
-        )
+        ))
     })
 }
 

@@ -9,6 +9,7 @@ mod values;
 pub use table::{KeyElement, TableDefinition};
 pub use values::{LocalApi, LocalValues};
 
+use crate::error::{Error, Result};
 use serde_yaml_ng::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -52,13 +53,14 @@ pub struct Cors {
 }
 
 impl Template {
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Template(format!("cannot read {}: {e}", path.display())))?;
+        Self::parse(&text).map_err(|e| Error::Template(format!("{}: {e}", path.display())))
     }
 
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let root: Value = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &str) -> Result<Self> {
+        let root: Value = serde_yaml_ng::from_str(text).map_err(|e| Error::Template(e.to_string()))?;
         Ok(Self { root })
     }
 
@@ -114,7 +116,7 @@ impl Template {
     }
 
     /// The HTTP API's CORS configuration (its own, else `Globals.HttpApi`), if any.
-    pub fn http_api_cors(&self, locals: &LocalValues) -> Result<Option<Cors>, String> {
+    pub fn http_api_cors(&self, locals: &LocalValues) -> Result<Option<Cors>> {
         let own = self
             .resources_of_type("AWS::Serverless::HttpApi")
             .find_map(|(_, r)| r.get("Properties")?.get("CorsConfiguration"));
@@ -124,7 +126,7 @@ impl Template {
             // `CorsConfiguration: true` allows every origin.
             return Ok(enabled.then(|| Cors { allow_origins: vec!["*".into()], ..Cors::default() }));
         }
-        let list = |key: &str| -> Result<Vec<String>, String> {
+        let list = |key: &str| -> Result<Vec<String>> {
             match config.get(key) {
                 None => Ok(Vec::new()),
                 Some(Value::Sequence(items)) => items.iter().map(|v| self.resolve(v, locals)).collect(),
@@ -139,7 +141,7 @@ impl Template {
             allow_headers: list("AllowHeaders")?,
             expose_headers: list("ExposeHeaders")?,
             max_age: scalar("MaxAge")?
-                .map(|v| v.parse().map_err(|_| format!("CORS MaxAge {v:?} is not a number")))
+                .map(|v| v.parse().map_err(|_| Error::Template(format!("CORS MaxAge {v:?} is not a number"))))
                 .transpose()?,
             allow_credentials: scalar("AllowCredentials")?.is_some_and(|v| v == "true"),
         }))

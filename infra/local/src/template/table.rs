@@ -1,6 +1,7 @@
 //! The table `template.yaml` declares, as DynamoDB's CreateTable takes it.
 
 use super::Template;
+use crate::error::{Error, Result};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -59,13 +60,15 @@ pub struct StreamSpecification {
 
 impl Template {
     /// The single `AWS::DynamoDB::Table`.
-    pub fn table(&self) -> Result<TableDefinition, String> {
+    pub fn table(&self) -> Result<TableDefinition> {
         let mut tables = self.resources_of_type("AWS::DynamoDB::Table");
-        let (_, table) = tables.next().ok_or("template declares no AWS::DynamoDB::Table")?;
+        let (_, table) =
+            tables.next().ok_or_else(|| Error::Template("template declares no AWS::DynamoDB::Table".into()))?;
         if tables.next().is_some() {
-            return Err("template declares more than one table".into());
+            return Err(Error::Template("template declares more than one table".into()));
         }
-        let props = table.get("Properties").cloned().ok_or("table has no Properties")?;
-        serde_yaml_ng::from_value(props).map_err(|e| format!("table definition: {e}"))
+        let props =
+            table.get("Properties").cloned().ok_or_else(|| Error::Template("table has no Properties".into()))?;
+        serde_yaml_ng::from_value(props).map_err(|e| Error::Template(format!("table definition: {e}")))
     }
 }

@@ -3,6 +3,7 @@
 //! for by [`LocalValues`].
 
 use super::Template;
+use crate::error::{Error, Result};
 use serde_yaml_ng::Value;
 
 /// What the local stack stands in for the deployed stack's intrinsic values.
@@ -34,17 +35,18 @@ impl Template {
     /// The value CloudFormation would give `value` in the local stack: literals as written,
     /// `!Ref`/`!Sub` of parameters (their defaults), pseudo parameters, the table and the
     /// secret. Anything else is an error naming what cannot be resolved.
-    pub fn resolve(&self, value: &Value, locals: &LocalValues) -> Result<String, String> {
-        self.resolve_optional(value, locals)?.ok_or_else(|| "AWS::NoValue where a value is needed".into())
+    pub fn resolve(&self, value: &Value, locals: &LocalValues) -> Result<String> {
+        self.resolve_optional(value, locals)?
+            .ok_or_else(|| Error::Template("AWS::NoValue where a value is needed".into()))
     }
 
     /// `None` for `AWS::NoValue` (a property or variable left unset), which `!If` may choose.
-    pub fn resolve_optional(&self, value: &Value, locals: &LocalValues) -> Result<Option<String>, String> {
+    pub fn resolve_optional(&self, value: &Value, locals: &LocalValues) -> Result<Option<String>> {
         match value {
             Value::Tagged(tagged) if tagged.tag == "If" => {
                 let (name, then, otherwise) = match tagged.value.as_sequence().map(Vec::as_slice) {
                     Some([Value::String(name), then, otherwise]) => (name, then, otherwise),
-                    _ => return Err("!If takes [condition, value if true, value if false]".into()),
+                    _ => return Err(Error::Template("!If takes [condition, value if true, value if false]".into())),
                 };
                 let chosen = if self.condition(name, locals)? { then } else { otherwise };
                 self.resolve_optional(chosen, locals)
@@ -55,62 +57,70 @@ impl Template {
     }
 
     /// A condition of the template's `Conditions`, with parameters at their defaults.
-    fn condition(&self, name: &str, locals: &LocalValues) -> Result<bool, String> {
+    fn condition(&self, name: &str, locals: &LocalValues) -> Result<bool> {
         let value = self
             .root
             .get("Conditions")
             .and_then(|c| c.get(name))
-            .ok_or_else(|| format!("no condition {name} in the template"))?;
+            .ok_or_else(|| Error::Template(format!("no condition {name} in the template")))?;
         self.evaluate(value, locals)
     }
 
-    fn evaluate(&self, value: &Value, locals: &LocalValues) -> Result<bool, String> {
-        let Value::Tagged(tagged) = value else { return Err(format!("{value:?} is not a condition")) };
+    fn evaluate(&self, value: &Value, locals: &LocalValues) -> Result<bool> {
+        let Value::Tagged(tagged) = value else { return Err(Error::Template(format!("{value:?} is not a condition"))) };
         let args = tagged.value.as_sequence().map(Vec::as_slice).unwrap_or_default();
         match (tagged.tag.to_string().trim_start_matches('!'), args) {
             ("Equals", [a, b]) => Ok(self.resolve(a, locals)? == self.resolve(b, locals)?),
             ("Not", [c]) => Ok(!self.evaluate(c, locals)?),
             ("And", conditions) => conditions.iter().try_fold(true, |all, c| Ok(all && self.evaluate(c, locals)?)),
             ("Or", conditions) => conditions.iter().try_fold(false, |any, c| Ok(any || self.evaluate(c, locals)?)),
-            ("Condition", _) => self.condition(tagged.value.as_str().ok_or("!Condition takes a name")?, locals),
-            (tag, _) => Err(format!("condition !{tag} is not supported locally")),
+            ("Condition", _) => self.condition(
+                tagged.value.as_str().ok_or_else(|| Error::Template("!Condition takes a name".into()))?,
+                locals,
+            ),
+            (tag, _) => Err(Error::Template(format!("condition !{tag} is not supported locally"))),
         }
     }
 
-    fn resolve_value(&self, value: &Value, locals: &LocalValues) -> Result<String, String> {
+    fn resolve_value(&self, value: &Value, locals: &LocalValues) -> Result<String> {
         let text = match value {
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
-            Value::Tagged(tagged) if tagged.tag == "Ref" => {
-                self.resolve_ref(tagged.value.as_str().ok_or("!Ref takes a name")?, locals)?
-            }
+            Value::Tagged(tagged) if tagged.tag == "Ref" => self.resolve_ref(
+                tagged.value.as_str().ok_or_else(|| Error::Template("!Ref takes a name".into()))?,
+                locals,
+            )?,
             Value::Tagged(tagged) if tagged.tag == "Sub" => return self.resolve_sub(&tagged.value, locals),
             Value::Tagged(tagged) if tagged.tag == "Select" => {
                 let (index, list) = match tagged.value.as_sequence().map(Vec::as_slice) {
                     Some([index, list]) => (index, list),
-                    _ => return Err("!Select takes [index, list]".into()),
+                    _ => return Err(Error::Template("!Select takes [index, list]".into())),
                 };
-                let index: usize = self.resolve(index, locals)?.parse().map_err(|_| "!Select takes a number index")?;
+                let index: usize = self
+                    .resolve(index, locals)?
+                    .parse()
+                    .map_err(|_| Error::Template("!Select takes a number index".into()))?;
                 let list = self.resolve_list(list, locals)?;
-                list.get(index)
-                    .cloned()
-                    .ok_or_else(|| format!("!Select index {index} is past the list's {}", list.len()))?
+                list.get(index).cloned().ok_or_else(|| {
+                    Error::Template(format!("!Select index {index} is past the list's {}", list.len()))
+                })?
             }
-            Value::Mapping(m) if m.len() == 1 && value.get("Ref").is_some() => {
-                self.resolve_ref(value.get("Ref").and_then(Value::as_str).ok_or("Ref takes a name")?, locals)?
-            }
+            Value::Mapping(m) if m.len() == 1 && value.get("Ref").is_some() => self.resolve_ref(
+                value.get("Ref").and_then(Value::as_str).ok_or_else(|| Error::Template("Ref takes a name".into()))?,
+                locals,
+            )?,
             Value::Mapping(m) if m.len() == 1 && value.get("Fn::Sub").is_some() => {
                 return self.resolve_sub(&value["Fn::Sub"], locals);
             }
-            Value::Tagged(tagged) => return Err(format!("{} is not supported locally", tagged.tag)),
-            other => return Err(format!("{other:?} is not supported locally")),
+            Value::Tagged(tagged) => return Err(Error::Template(format!("{} is not supported locally", tagged.tag))),
+            other => return Err(Error::Template(format!("{other:?} is not supported locally"))),
         };
         resolve_dynamic_references(&text, locals)
     }
 
     /// A list: literal items, or `!Split [delimiter, string]`.
-    fn resolve_list(&self, value: &Value, locals: &LocalValues) -> Result<Vec<String>, String> {
+    fn resolve_list(&self, value: &Value, locals: &LocalValues) -> Result<Vec<String>> {
         match value {
             Value::Sequence(items) => items.iter().map(|item| self.resolve(item, locals)).collect(),
             Value::Tagged(tagged) if tagged.tag == "Split" => match tagged.value.as_sequence().map(Vec::as_slice) {
@@ -118,13 +128,13 @@ impl Template {
                     let delimiter = self.resolve(delimiter, locals)?;
                     Ok(self.resolve(text, locals)?.split(delimiter.as_str()).map(str::to_string).collect())
                 }
-                _ => Err("!Split takes [delimiter, string]".into()),
+                _ => Err(Error::Template("!Split takes [delimiter, string]".into())),
             },
-            other => Err(format!("{other:?} is not a list the local stack resolves")),
+            other => Err(Error::Template(format!("{other:?} is not a list the local stack resolves"))),
         }
     }
 
-    fn resolve_ref(&self, name: &str, locals: &LocalValues) -> Result<String, String> {
+    fn resolve_ref(&self, name: &str, locals: &LocalValues) -> Result<String> {
         match name {
             "AWS::StackName" => return Ok(locals.stack_name.clone()),
             "AWS::Region" => return Ok(locals.region.clone()),
@@ -134,7 +144,8 @@ impl Template {
             _ => {}
         }
         if let Some(param) = self.root.get("Parameters").and_then(|p| p.get(name)) {
-            let default = param.get("Default").ok_or_else(|| format!("parameter {name} has no Default"))?;
+            let default =
+                param.get("Default").ok_or_else(|| Error::Template(format!("parameter {name} has no Default")))?;
             return self.resolve(default, locals);
         }
         match self.resources().find(|(id, _)| *id == name).and_then(|(_, r)| r.get("Type")?.as_str()) {
@@ -147,19 +158,19 @@ impl Template {
                 .iter()
                 .find(|api| api.logical_id == name)
                 .map(|api| api.api_id.clone())
-                .ok_or_else(|| format!("!Ref {name}: the API is not served locally")),
-            Some(kind) => Err(format!("!Ref {name} ({kind}) has no local value")),
-            None => Err(format!("!Ref {name}: no such parameter or resource")),
+                .ok_or_else(|| Error::Template(format!("!Ref {name}: the API is not served locally"))),
+            Some(kind) => Err(Error::Template(format!("!Ref {name} ({kind}) has no local value"))),
+            None => Err(Error::Template(format!("!Ref {name}: no such parameter or resource"))),
         }
     }
 
-    fn resolve_sub(&self, value: &Value, locals: &LocalValues) -> Result<String, String> {
+    fn resolve_sub(&self, value: &Value, locals: &LocalValues) -> Result<String> {
         let (template, vars) = match value {
             Value::String(s) => (s.as_str(), None),
             Value::Sequence(items) if items.len() == 2 => {
-                (items[0].as_str().ok_or("!Sub takes a string")?, items[1].as_mapping())
+                (items[0].as_str().ok_or_else(|| Error::Template("!Sub takes a string".into()))?, items[1].as_mapping())
             }
-            _ => return Err("!Sub takes a string or [string, variables]".into()),
+            _ => return Err(Error::Template("!Sub takes a string or [string, variables]".into())),
         };
         let mut out = String::new();
         let mut rest = template;
@@ -175,12 +186,14 @@ impl Template {
             };
             out.push_str(&rest[..start]);
             if Some(start) == dynamic {
-                let end = rest[start..].find("}}").ok_or("unclosed {{resolve: in !Sub")? + start;
+                let end =
+                    rest[start..].find("}}").ok_or_else(|| Error::Template("unclosed {{resolve: in !Sub".into()))?
+                        + start;
                 out.push_str(&dynamic_reference(&rest[start + 2..end], locals)?);
                 rest = &rest[end + 2..];
                 continue;
             }
-            let end = rest[start..].find('}').ok_or("unclosed ${ in !Sub")? + start;
+            let end = rest[start..].find('}').ok_or_else(|| Error::Template("unclosed ${ in !Sub".into()))? + start;
             let name = &rest[start + 2..end];
             if let Some(literal) = name.strip_prefix('!') {
                 out.push_str("${");
@@ -189,7 +202,7 @@ impl Template {
             } else if let Some(v) = vars.and_then(|m| m.get(name)) {
                 out.push_str(&self.resolve(v, locals)?);
             } else if name.contains('.') {
-                return Err(format!("${{{name}}} (an attribute) has no local value"));
+                return Err(Error::Template(format!("${{{name}}} (an attribute) has no local value")));
             } else {
                 out.push_str(&self.resolve_ref(name, locals)?);
             }
@@ -211,12 +224,12 @@ fn localize_api_urls(mut text: String, locals: &LocalValues) -> String {
     text
 }
 /// `{{resolve:secretsmanager:...}}` in a literal becomes the local secret.
-fn resolve_dynamic_references(text: &str, locals: &LocalValues) -> Result<String, String> {
+fn resolve_dynamic_references(text: &str, locals: &LocalValues) -> Result<String> {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find("{{resolve:") {
         out.push_str(&rest[..start]);
-        let end = rest[start..].find("}}").ok_or("unclosed {{resolve:")? + start;
+        let end = rest[start..].find("}}").ok_or_else(|| Error::Template("unclosed {{resolve:".into()))? + start;
         out.push_str(&dynamic_reference(&rest[start + 2..end], locals)?);
         rest = &rest[end + 2..];
     }
@@ -225,10 +238,10 @@ fn resolve_dynamic_references(text: &str, locals: &LocalValues) -> Result<String
 }
 
 /// `resolve:secretsmanager:...` is the local secret; other services are not emulated.
-fn dynamic_reference(reference: &str, locals: &LocalValues) -> Result<String, String> {
+fn dynamic_reference(reference: &str, locals: &LocalValues) -> Result<String> {
     if reference.starts_with("resolve:secretsmanager:") {
         Ok(locals.secret.clone())
     } else {
-        Err(format!("{{{{{reference}}}}} has no local value"))
+        Err(Error::Template(format!("{{{{{reference}}}}} has no local value")))
     }
 }

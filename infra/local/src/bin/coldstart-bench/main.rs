@@ -30,6 +30,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+/// The bench's own errors and the local stack's, printed alike.
+type Outcome<T> = Result<T, Box<dyn std::error::Error>>;
+
 const TABLE: &str = "chat-coldstart";
 const PASSWORD: &str = "correct horse battery";
 
@@ -55,7 +58,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run() -> Result<(), String> {
+async fn run() -> Outcome<()> {
     let runs = std::env::var("COLDSTART_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(10usize).max(1);
     // BIN_DIR: the release binaries (infra/coldstart builds them apart from this bench, so
     // that the bench's own dependencies cannot change the functions' features).
@@ -87,7 +90,7 @@ async fn run() -> Result<(), String> {
             bench.one_round(run).await?;
             eprintln!("round {}/{runs} done", run + 1);
         }
-        Ok::<_, String>(())
+        Ok::<_, Box<dyn std::error::Error>>(())
     }
     .await;
     children.stop_all().await;
@@ -105,7 +108,7 @@ async fn run() -> Result<(), String> {
 
 /// Median callgrind instructions to the first `next`, per function measured (none without
 /// valgrind). Init makes no network call, so this needs no DynamoDB.
-async fn count_instructions(bench: &Bench) -> Result<BTreeMap<String, u64>, String> {
+async fn count_instructions(bench: &Bench) -> Outcome<BTreeMap<String, u64>> {
     let runs = std::env::var("COLDSTART_CALLGRIND_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(3usize);
     let mut counts = BTreeMap::new();
     if runs == 0 {
@@ -137,7 +140,7 @@ struct Bench {
 
 impl Bench {
     /// Every function once, in an order where each request has the ids it needs.
-    async fn one_round(&mut self, run: usize) -> Result<(), String> {
+    async fn one_round(&mut self, run: usize) -> Outcome<()> {
         let tag = uuid::Uuid::new_v4().simple().to_string();
         let (alice, bob) = (format!("alice-{tag}@example.com"), format!("bob-{tag}@example.com"));
         // Bob registers on Alice's warm process: a second registration needs another email.
@@ -185,7 +188,7 @@ impl Bench {
     }
 
     /// [`Self::cold_then`] with the same request twice (every fixture used so is repeatable).
-    async fn cold(&mut self, function: &str, case: &str, fill: &[(&str, &str)]) -> Result<Value, String> {
+    async fn cold(&mut self, function: &str, case: &str, fill: &[(&str, &str)]) -> Outcome<Value> {
         Ok(self.cold_then(function, case, fill, None).await?.0)
     }
 
@@ -198,7 +201,7 @@ impl Bench {
         case: &str,
         fill: &[(&str, &str)],
         warm_fill: Option<&[(&str, &str)]>,
-    ) -> Result<(Value, Value), String> {
+    ) -> Outcome<(Value, Value)> {
         let mut spec = self.specs.get(function).ok_or_else(|| format!("no function {function}"))?.clone();
         let (event, warm_event) = (
             local_stack::fixture(function, case, fill)?,
