@@ -2,20 +2,24 @@
 //! becomes, and the HTTP response a function's result becomes.
 
 use crate::error::{Error, Result};
+use aws_lambda_events::apigw::{
+    ApiGatewayV2httpRequest, ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
+};
+use aws_lambda_events::query_map::QueryMap;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
-use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 pub const API_ID: &str = "localhttp0";
 
 /// One request as API Gateway saw it.
 pub struct Request<'a> {
-    pub method: &'a str,
+    pub method: &'a http::Method,
     /// Still percent-encoded, as received.
     pub raw_path: &'a str,
     pub raw_query: &'a str,
@@ -29,7 +33,11 @@ pub struct Request<'a> {
     pub time: DateTime<Utc>,
 }
 
-pub fn build(req: &Request) -> Value {
+/// The event, as `aws_lambda_events` types it. Serialized, it also carries the fields the type
+/// keeps for Custom Authorizer v1 payloads (`httpMethod` set to the request's, the others
+/// null) and an empty `stageVariables`, which readers of payload 2.0 ignore.
+#[allow(deprecated)] // `http_method`: see above.
+pub fn build(req: &Request) -> ApiGatewayV2httpRequest {
     let mut headers: BTreeMap<String, String> = BTreeMap::new();
     let mut cookies = Vec::new();
     for name in req.headers.keys() {
@@ -60,51 +68,47 @@ pub fn build(req: &Request) -> Value {
     let domain_prefix = host.split('.').next().unwrap_or(&host).to_string();
     let user_agent = headers.get("user-agent").cloned().unwrap_or_default();
 
-    let mut event = json!({
-        "version": "2.0",
-        "routeKey": req.route_key,
-        "rawPath": req.raw_path,
-        "rawQueryString": req.raw_query,
-        "headers": headers,
-        "requestContext": {
-            "accountId": crate::aws::ACCOUNT_ID,
-            "apiId": API_ID,
-            "domainName": host,
-            "domainPrefix": domain_prefix,
-            "http": {
-                "method": req.method,
-                "path": req.raw_path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": client,
-                "userAgent": user_agent,
-            },
-            "requestId": req.request_id,
-            "routeKey": req.route_key,
-            "stage": "$default",
-            "time": req.time.format("%d/%b/%Y:%H:%M:%S +0000").to_string(),
-            "timeEpoch": req.time.timestamp_millis(),
-        },
-        "isBase64Encoded": false,
-    });
-    let fields = event.as_object_mut().expect("the event is an object");
-    if !cookies.is_empty() {
-        fields.insert("cookies".into(), json!(cookies));
-    }
-    let query = query_parameters(req.raw_query);
-    if !query.is_empty() {
-        fields.insert("queryStringParameters".into(), json!(query));
-    }
-    if !req.path_params.is_empty() {
-        fields.insert("pathParameters".into(), json!(req.path_params));
-    }
+    let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
+    http.method = req.method.clone();
+    http.path = Some(req.raw_path.into());
+    http.protocol = Some("HTTP/1.1".into());
+    http.source_ip = Some(client);
+    http.user_agent = Some(user_agent);
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.account_id = Some(crate::aws::ACCOUNT_ID.into());
+    context.apiid = Some(API_ID.into());
+    context.domain_name = Some(host);
+    context.domain_prefix = Some(domain_prefix);
+    context.http = http;
+    context.request_id = Some(req.request_id.into());
+    context.route_key = Some(req.route_key.into());
+    context.stage = Some("$default".into());
+    context.time = Some(req.time.format("%d/%b/%Y:%H:%M:%S +0000").to_string());
+    context.time_epoch = req.time.timestamp_millis();
+
+    let mut event = ApiGatewayV2httpRequest::default();
+    event.http_method = req.method.clone();
+    event.version = Some("2.0".into());
+    event.route_key = Some(req.route_key.into());
+    event.raw_path = Some(req.raw_path.into());
+    event.raw_query_string = Some(req.raw_query.into());
+    // Values as read (lossily, if not UTF-8), so every one is a valid header value.
+    event.headers = headers
+        .into_iter()
+        .filter_map(|(name, value)| Some((HeaderName::from_bytes(name.as_bytes()).ok()?, value.parse().ok()?)))
+        .collect();
+    event.request_context = context;
+    event.cookies = (!cookies.is_empty()).then_some(cookies);
+    event.query_string_parameters = QueryMap::from(HashMap::from_iter(query_parameters(req.raw_query)));
+    event.path_parameters = req.path_params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     if !req.body.is_empty() {
         // Text goes as is; anything that is not UTF-8 goes base64-encoded.
         let (body, encoded) = match std::str::from_utf8(req.body) {
             Ok(text) => (text.to_string(), false),
             Err(_) => (BASE64.encode(req.body), true),
         };
-        fields.insert("body".into(), json!(body));
-        fields.insert("isBase64Encoded".into(), json!(encoded));
+        event.body = Some(body);
+        event.is_base64_encoded = encoded;
     }
     event
 }

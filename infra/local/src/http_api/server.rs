@@ -103,7 +103,7 @@ impl Gateway {
         let name = pool.spec().binary.clone();
         let request_id = event::request_id();
         let event = event::build(&event::Request {
-            method: parts.method.as_str(),
+            method: &parts.method,
             raw_path: parts.uri.path(),
             raw_query: parts.uri.query().unwrap_or_default(),
             headers: &parts.headers,

@@ -6,6 +6,7 @@ use super::records;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
+/// The record is built by hand: `aws_lambda_events` types the SQS message, not this body.
 pub struct OnFailure {
     path: PathBuf,
 }

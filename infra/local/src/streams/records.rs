@@ -2,6 +2,8 @@
 //! `{eventID, eventName, eventVersion, eventSource, awsRegion, dynamodb: {...}, eventSourceARN}`
 //! with attribute values in DynamoDB JSON (`{"S": "..."}`).
 
+// Built by hand: `aws_lambda_events`' `dynamodb::EventRecord` writes an empty `NewImage` or
+// `OldImage` where Lambda leaves it out, and a filter on `dynamodb.NewImage` would see the difference.
 use aws_sdk_dynamodbstreams::types::{AttributeValue, Record};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
