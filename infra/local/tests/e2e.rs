@@ -389,14 +389,36 @@ Resources:
     Properties: {Events: {Get: {Type: HttpApi, Properties: {Method: GET, Path: /hang}}}}
 "#;
 
-fn fake_stack_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("local-gateway-e2e-{}", uuid::Uuid::new_v4().simple()));
+/// A fresh directory (`local-gateway-<kind>-<uuid>` in the temp dir) holding the stand-in
+/// function, tests/fake_lambda.py, under each of `names` (it behaves after its name): a
+/// template's `BIN_DIR`.
+fn stand_in_dir(kind: &str, names: &[&str]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("local-gateway-{kind}-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let script = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake_lambda.py")).unwrap();
-    for name in ["echo", "fail", "crash", "die", "hang", "once"] {
+    for name in names {
         std::fs::write(dir.join(name), &script).unwrap();
         let _ = Command::new("chmod").arg("+x").arg(dir.join(name)).status();
     }
+    dir
+}
+
+/// What the local stack's intrinsics resolve to, for the tests that read a template without
+/// starting a gateway.
+fn test_locals() -> local_stack::LocalValues {
+    local_stack::LocalValues {
+        stack_name: "chat-local".into(),
+        region: "us-east-1".into(),
+        account_id: "123456789012".into(),
+        table_name: "chat-local".into(),
+        secret: "s".repeat(40),
+        aws_endpoint: "http://127.0.0.1:1".into(),
+        apis: Vec::new(),
+    }
+}
+
+fn fake_stack_dir() -> PathBuf {
+    let dir = stand_in_dir("e2e", &["echo", "fail", "crash", "die", "hang", "once"]);
     std::fs::write(dir.join("template.yaml"), FAKE_TEMPLATE).unwrap();
     dir
 }

@@ -5,7 +5,7 @@
 use super::ws_stand_ins::{recorded, stand_in_stack};
 use super::*;
 use aws_sdk_dynamodb::types::{AttributeValue as A, PutRequest, WriteRequest};
-use local_stack::{LocalValues, StreamSource, filter};
+use local_stack::{StreamSource, filter};
 
 /// Every record the stand-in received, across its invocations.
 fn records(dir: &Path, name: &str) -> Vec<Value> {
@@ -150,15 +150,7 @@ async fn a_stalled_dynamodb_does_not_stall_the_stream_for_good() {
 fn the_templates_ai_trigger_and_its_filter() {
     let root = local_stack::project_root();
     let template = Template::load(&root.join("template.yaml")).unwrap();
-    let locals = LocalValues {
-        stack_name: "chat-local".into(),
-        region: "us-east-1".into(),
-        account_id: "123456789012".into(),
-        table_name: "chat-local".into(),
-        secret: "s".repeat(40),
-        aws_endpoint: "http://127.0.0.1:1".into(),
-        apis: Vec::new(),
-    };
+    let locals = test_locals();
     let (sources, skipped) = StreamSource::from_template(&template, &locals).unwrap();
     assert!(skipped.is_empty(), "{skipped:?}");
     let [source] = &sources[..] else { panic!("one stream trigger expected: {sources:?}") };
