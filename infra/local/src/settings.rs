@@ -149,7 +149,8 @@ impl Settings {
             table_name: lookup("TABLE_NAME").unwrap_or_else(|| "chat-local".into()),
             jwt_secret,
             bin_dir,
-            template: lookup("TEMPLATE").map_or_else(|| crate::project_root().join("template.yaml"), PathBuf::from),
+            template: lookup("TEMPLATE")
+                .map_or_else(|| crate::project::project_root().join("template.yaml"), PathBuf::from),
             max_instances,
             function_env,
         })

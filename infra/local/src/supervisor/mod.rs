@@ -1,6 +1,6 @@
-//! The supervisor of `local-gateway`: starts DynamoDB (dynoxide, in this process) and the table, the HTTP API, the WebSocket API and
-//! the stream event sources, prints one readiness line, and on SIGINT/SIGTERM/SIGHUP stops every
-//! process it started.
+//! The supervisor of `local-gateway`: starts DynamoDB (dynoxide, in this process) and the
+//! table, the HTTP API, the WebSocket API and the stream event sources, prints one readiness
+//! line, and on SIGINT/SIGTERM/SIGHUP stops every process it started.
 
 mod functions;
 
