@@ -33,10 +33,7 @@ pub struct Request<'a> {
     pub time: DateTime<Utc>,
 }
 
-/// The event, as `aws_lambda_events` types it. Serialized, it also carries the fields the type
-/// keeps for Custom Authorizer v1 payloads (`httpMethod` set to the request's, the others
-/// null) and an empty `stageVariables`, which readers of payload 2.0 ignore.
-#[allow(deprecated)] // `http_method`: see above.
+/// The event, as `aws_lambda_events` types it ([`to_json`] writes it as API Gateway does).
 pub fn build(req: &Request) -> ApiGatewayV2httpRequest {
     let mut headers: BTreeMap<String, String> = BTreeMap::new();
     let mut cookies = Vec::new();
@@ -87,7 +84,6 @@ pub fn build(req: &Request) -> ApiGatewayV2httpRequest {
     context.time_epoch = req.time.timestamp_millis();
 
     let mut event = ApiGatewayV2httpRequest::default();
-    event.http_method = req.method.clone();
     event.version = Some("2.0".into());
     event.route_key = Some(req.route_key.into());
     event.raw_path = Some(req.raw_path.into());
@@ -111,6 +107,22 @@ pub fn build(req: &Request) -> ApiGatewayV2httpRequest {
         event.is_base64_encoded = encoded;
     }
     event
+}
+
+/// The event's JSON as API Gateway sends it: the type also writes the fields it keeps for
+/// Custom Authorizer v1 payloads (`httpMethod`, `type`, `methodArn`, ...) and an empty
+/// `stageVariables`, which payload 2.0 has not.
+pub fn to_json(event: &ApiGatewayV2httpRequest) -> Vec<u8> {
+    let mut json = serde_json::to_value(event).expect("an event serializes");
+    if let Value::Object(fields) = &mut json {
+        for v1 in ["type", "methodArn", "httpMethod", "identitySource", "authorizationToken", "resource"] {
+            fields.remove(v1);
+        }
+        if fields.get("stageVariables").and_then(Value::as_object).is_some_and(Map::is_empty) {
+            fields.remove("stageVariables");
+        }
+    }
+    serde_json::to_vec(&json).expect("an event serializes")
 }
 
 /// Decoded, with repeated keys comma-joined (payload 2.0 has no multi-value map).

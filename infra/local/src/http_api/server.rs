@@ -115,7 +115,7 @@ impl Gateway {
             request_id: &request_id,
             time: chrono::Utc::now(),
         });
-        let event = Bytes::from(serde_json::to_vec(&event).expect("an event serializes"));
+        let event = Bytes::from(event::to_json(&event));
         if event.len() > MAX_EVENT_BYTES {
             return (
                 envelope(StatusCode::PAYLOAD_TOO_LARGE, "request body is too large"),
