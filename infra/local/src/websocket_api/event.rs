@@ -1,8 +1,8 @@
 //! API Gateway WebSocket API's Lambda proxy events (`CONNECT`, `MESSAGE`, `DISCONNECT`, the
 //! REST-style 1.0 payload) and what an integration's answer means.
 //!
-//! Built by hand: `aws_lambda_events`' `ApiGatewayWebsocketProxyRequest` always writes
-//! `headers`, `multiValueHeaders` and the query maps (empty), which a `MESSAGE` event has not.
+//! Built by hand: `aws_lambda_events`' `ApiGatewayWebsocketProxyRequest` keeps headers in an
+//! `http::HeaderMap`, which lower-cases their names, where this payload shows them capitalized.
 
 use crate::error::{Error, Result};
 use base64::Engine;
