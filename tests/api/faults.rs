@@ -479,7 +479,7 @@ async fn an_ai_reply_cut_mid_stream_ends_stored_and_pushed_once_or_with_the_503_
 /// The template's function timeouts agree with the bounds the handlers answer within.
 #[test]
 fn function_timeouts_agree_with_the_bounds() {
-    let template = local_stack::template::Template::load(&root().join("template.yaml")).unwrap();
+    let template = local_stack::Template::load(&root().join("template.yaml")).unwrap();
     for function in template.functions() {
         let timeout = Duration::from_secs(function.timeout_seconds);
         if function.binary == "ai-reply" {

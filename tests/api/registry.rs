@@ -6,7 +6,7 @@
 //! a list with a gap and see it fail.
 
 use chat_tests::{Function, root};
-use local_stack::template::Template;
+use local_stack::Template;
 use serde_yaml_ng::Value;
 use std::collections::BTreeSet;
 use std::sync::LazyLock;

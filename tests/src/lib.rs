@@ -6,7 +6,7 @@ use chat_core::App;
 use chat_core::config::Config;
 use chat_core::store::Store;
 use lambda_http::{Body, Request, Response};
-use local_stack::dynamodb::LocalDynamoDb;
+use local_stack::LocalDynamoDb;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -92,7 +92,7 @@ const fn crate_name<const N: usize>(ident: &str) -> [u8; N] {
 }
 
 static DYNAMODB: OnceLock<String> = OnceLock::new();
-static TABLE_DEF: OnceCell<local_stack::template::TableDefinition> = OnceCell::const_new();
+static TABLE_DEF: OnceCell<local_stack::TableDefinition> = OnceCell::const_new();
 
 pub fn root() -> PathBuf {
     local_stack::project_root()
@@ -174,16 +174,16 @@ pub struct TestEnv {
 impl TestEnv {
     pub async fn new() -> Self {
         let endpoint = dynamodb_endpoint();
-        let client = local_stack::table::local_client(&endpoint);
+        let client = local_stack::local_client(&endpoint);
         let def = TABLE_DEF
             .get_or_init(|| async {
-                local_stack::template::Template::load(&root().join("template.yaml"))
+                local_stack::Template::load(&root().join("template.yaml"))
                     .and_then(|t| t.table())
                     .unwrap_or_else(|e| panic!("{e}"))
             })
             .await;
         let table = format!("chat-test-{}", uuid::Uuid::new_v4().simple());
-        local_stack::table::create_table(&client, &table, def).await.unwrap_or_else(|e| panic!("{e}"));
+        local_stack::create_table(&client, &table, def).await.unwrap_or_else(|e| panic!("{e}"));
         let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
         let vars: HashMap<&str, String> =
             [("TABLE_NAME", table.clone()), ("JWT_SECRET", secret), ("DYNAMODB_ENDPOINT", endpoint)].into();

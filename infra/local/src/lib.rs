@@ -1,59 +1,33 @@
-//! The pieces of the local stack that tests share with `./infra/dev`: reading `template.yaml`,
-//! serving the local DynamoDB (dynoxide), and creating the table the template declares; and
-//! `local-gateway`, the local API Gateway (HTTP and WebSocket APIs), Lambda and its DynamoDB
-//! stream event sources (docs/local-stack.md).
+//! The local stack (docs/local-stack.md): `local-gateway` serves the template's HTTP API, its
+//! WebSocket API with `@connections`, Lambda and its DynamoDB stream event sources on a local
+//! DynamoDB (dynoxide). The tests and `./infra/dev` share its pieces: reading `template.yaml`,
+//! serving the local DynamoDB and creating the table the template declares.
+//!
+//! Each private module is a room named after what it emulates; this file is the whole public
+//! surface: what `local-gateway`, the benchmarks and the tests use.
 
-pub mod connections;
-pub mod cors;
-pub mod dynamodb;
-pub mod event;
-pub mod event_sources;
+mod aws;
+mod dynamodb;
+mod error;
+// A module, not names: the tests crate hands it on whole (`chat_tests::fault_proxy`).
 pub mod fault_proxy;
-pub mod filter;
-pub mod functions;
-pub mod gateway;
-pub mod http_gateway;
-pub mod management;
-pub mod routes;
-pub mod runtime_api;
-pub mod secrets_manager;
-pub mod settings;
-pub mod socket;
-pub mod stream_records;
-pub mod streams;
-pub mod table;
-pub mod template;
-pub mod websocket;
-pub mod ws_event;
-pub mod ws_routes;
+mod http_api;
+mod lambda;
+mod project;
+mod secrets_manager;
+mod settings;
+mod streams;
+mod supervisor;
+mod template;
+mod websocket_api;
 
-use std::path::PathBuf;
-
-/// The repository root (this crate lives in `infra/local`).
-pub fn project_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the project root exists")
-}
-
-/// The SDK's HTTP client on rustls with ring, as the functions use (`chat_core::aws`); without
-/// the SDK's default features no client is built in.
-pub fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
-}
-
-/// `events/<function>/<case>.json` with its `{{placeholders}}` filled (events/README.md); an
-/// error names the file when one is left unfilled.
-pub fn fixture(function: &str, case: &str, vars: &[(&str, &str)]) -> Result<String, String> {
-    let path = project_root().join("events").join(function).join(format!("{case}.json"));
-    let mut text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    for (name, value) in vars {
-        text = text.replace(&format!("{{{{{name}}}}}"), value);
-    }
-    match text.find("{{") {
-        Some(at) => {
-            let near = &text[at..text.len().min(at + 30)];
-            Err(format!("{} has unfilled placeholders: {near}", path.display()))
-        }
-        None => Ok(text),
-    }
-}
+pub use dynamodb::{LocalDynamoDb, create_table, ensure_table, local_client};
+pub use error::{Error, Result};
+pub use http_api::RouteTable;
+pub use lambda::{Children, FunctionSpec, Pool};
+pub use project::{fixture, project_root};
+pub use settings::{PASSED_TO_FUNCTIONS, Settings};
+pub use streams::{StreamSource, filter};
+pub use supervisor::{function_specs, run};
+pub use template::{LocalApi, LocalValues, TableDefinition, Template};
+pub use websocket_api::WsApi;

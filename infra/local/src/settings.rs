@@ -1,5 +1,6 @@
 //! `local-gateway`'s settings, all from environment variables (documented in docs/local-stack.md).
 
+use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -89,29 +90,19 @@ impl std::fmt::Debug for Settings {
 }
 
 impl Settings {
-    pub fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self> {
         Self::from_lookup(|key| std::env::var(key).ok().filter(|v| !v.is_empty()))
     }
 
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let number = |key: &str, default: u64, max: u64| -> Result<u64, String> {
-            match lookup(key) {
-                None => Ok(default),
-                Some(raw) => raw
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| *n <= max)
-                    .ok_or_else(|| format!("{key}={raw:?} is not a number from 0 to {max}")),
-            }
-        };
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let number = |key: &str, default: u64, max: u64| env_number(&lookup, key, default, max);
         let port = |key: &str, default: u16| number(key, default.into(), u16::MAX.into()).map(|n| n as u16);
         let data_dir = lookup("LOCAL_DATA_DIR").map(PathBuf::from);
         let jwt_secret = match lookup("JWT_SECRET") {
             Some(secret) if secret.len() < MIN_SECRET_BYTES => {
-                return Err(format!(
+                return Err(Error::Setting(format!(
                     "JWT_SECRET is shorter than {MIN_SECRET_BYTES} bytes (256 bits): set a longer one, or unset it for a random key"
-                ));
+                )));
             }
             Some(secret) => secret,
             None => match &data_dir {
@@ -124,15 +115,15 @@ impl Settings {
             None => std::env::current_exe()
                 .ok()
                 .and_then(|exe| exe.parent().map(PathBuf::from))
-                .ok_or("cannot find local-gateway's own directory: set BIN_DIR")?,
+                .ok_or_else(|| Error::Setting("cannot find local-gateway's own directory: set BIN_DIR".into()))?,
         };
         let max_instances = number("MAX_INSTANCES", 8, 64)? as usize;
         if max_instances == 0 {
-            return Err("MAX_INSTANCES must be at least 1".into());
+            return Err(Error::Setting("MAX_INSTANCES must be at least 1".into()));
         }
-        let seconds = |key: &str, default: u64| -> Result<Duration, String> {
+        let seconds = |key: &str, default: u64| -> Result<Duration> {
             match number(key, default, 7 * 24 * 3600)? {
-                0 => Err(format!("{key} must be at least 1")),
+                0 => Err(Error::Setting(format!("{key} must be at least 1"))),
                 n => Ok(Duration::from_secs(n)),
             }
         };
@@ -140,7 +131,10 @@ impl Settings {
             PASSED_TO_FUNCTIONS.iter().filter_map(|key| Some((key.to_string(), lookup(key)?))).collect();
         let provider = lookup("LOCAL_AI_PROVIDER").unwrap_or_else(|| "offline".into()).to_ascii_lowercase();
         if !AI_PROVIDERS.contains(&provider.as_str()) {
-            return Err(format!("LOCAL_AI_PROVIDER={provider:?} is not one of {}", AI_PROVIDERS.join(", ")));
+            return Err(Error::Setting(format!(
+                "LOCAL_AI_PROVIDER={provider:?} is not one of {}",
+                AI_PROVIDERS.join(", ")
+            )));
         }
         function_env.insert("AI_PROVIDER".into(), provider);
         Ok(Self {
@@ -155,37 +149,52 @@ impl Settings {
             table_name: lookup("TABLE_NAME").unwrap_or_else(|| "chat-local".into()),
             jwt_secret,
             bin_dir,
-            template: lookup("TEMPLATE").map_or_else(|| crate::project_root().join("template.yaml"), PathBuf::from),
+            template: lookup("TEMPLATE")
+                .map_or_else(|| crate::project::project_root().join("template.yaml"), PathBuf::from),
             max_instances,
             function_env,
         })
     }
 }
 
+/// The setting `key`: `default` when unset, else a whole number from 0 to `max` (every number
+/// setting is read here, so that they all refuse alike).
+fn env_number(lookup: &impl Fn(&str) -> Option<String>, key: &str, default: u64, max: u64) -> Result<u64> {
+    match lookup(key) {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n <= max)
+            .ok_or_else(|| Error::Setting(format!("{key}={raw:?} is not a number from 0 to {max}"))),
+    }
+}
+
 /// 256 random bits, hex-encoded (the functions read the secret's bytes, not a decoding of it).
-fn random_secret() -> Result<String, String> {
+fn random_secret() -> Result<String> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| format!("cannot draw a random JWT secret: {e}"))?;
+    getrandom::fill(&mut bytes).map_err(|e| Error::Setting(format!("cannot draw a random JWT secret: {e}")))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The secret kept in `dir/jwt-secret`, drawn and written (owner-only) the first time, so that
 /// tokens stay valid across restarts of `./infra/dev`.
-fn kept_secret(dir: &std::path::Path) -> Result<String, String> {
+fn kept_secret(dir: &std::path::Path) -> Result<String> {
     let path = dir.join("jwt-secret");
     match std::fs::read_to_string(&path) {
         Ok(kept) if kept.trim().len() >= MIN_SECRET_BYTES => return Ok(kept.trim().to_string()),
         Ok(_) => {
-            return Err(format!(
+            return Err(Error::Setting(format!(
                 "{} holds a secret shorter than {MIN_SECRET_BYTES} bytes: delete it (./infra/dev --fresh)",
                 path.display()
-            ));
+            )));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        Err(e) => return Err(Error::Setting(format!("cannot read {}: {e}", path.display()))),
     }
     let secret = random_secret()?;
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::Setting(format!("cannot create {}: {e}", dir.display())))?;
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
@@ -194,6 +203,6 @@ fn kept_secret(dir: &std::path::Path) -> Result<String, String> {
         .mode(0o600)
         .open(&path)
         .and_then(|mut file| file.write_all(secret.as_bytes()))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        .map_err(|e| Error::Setting(format!("cannot write {}: {e}", path.display())))?;
     Ok(secret)
 }

@@ -19,8 +19,7 @@ use hyper::{HeaderMap, Method};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use local_stack::routes::RouteTable;
-use local_stack::template::Template;
+use local_stack::{RouteTable, Template};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -49,7 +48,7 @@ const SETTINGS: [&str; 14] = [
 
 fn gateway_command(env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(GATEWAY);
-    for key in SETTINGS.iter().chain(&local_stack::settings::PASSED_TO_FUNCTIONS) {
+    for key in SETTINGS.iter().chain(&local_stack::PASSED_TO_FUNCTIONS) {
         command.env_remove(key);
     }
     command.envs([("HTTP_PORT", "0"), ("WS_PORT", "0")]).envs(env.iter().copied());
@@ -390,14 +389,36 @@ Resources:
     Properties: {Events: {Get: {Type: HttpApi, Properties: {Method: GET, Path: /hang}}}}
 "#;
 
-fn fake_stack_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("local-gateway-e2e-{}", uuid::Uuid::new_v4().simple()));
+/// A fresh directory (`local-gateway-<kind>-<uuid>` in the temp dir) holding the stand-in
+/// function, tests/fake_lambda.py, under each of `names` (it behaves after its name): a
+/// template's `BIN_DIR`.
+fn stand_in_dir(kind: &str, names: &[&str]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("local-gateway-{kind}-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let script = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake_lambda.py")).unwrap();
-    for name in ["echo", "fail", "crash", "die", "hang", "once"] {
+    for name in names {
         std::fs::write(dir.join(name), &script).unwrap();
         let _ = Command::new("chmod").arg("+x").arg(dir.join(name)).status();
     }
+    dir
+}
+
+/// What the local stack's intrinsics resolve to, for the tests that read a template without
+/// starting a gateway.
+fn test_locals() -> local_stack::LocalValues {
+    local_stack::LocalValues {
+        stack_name: "chat-local".into(),
+        region: "us-east-1".into(),
+        account_id: "123456789012".into(),
+        table_name: "chat-local".into(),
+        secret: "s".repeat(40),
+        aws_endpoint: "http://127.0.0.1:1".into(),
+        apis: Vec::new(),
+    }
+}
+
+fn fake_stack_dir() -> PathBuf {
+    let dir = stand_in_dir("e2e", &["echo", "fail", "crash", "die", "hang", "once"]);
     std::fs::write(dir.join("template.yaml"), FAKE_TEMPLATE).unwrap();
     dir
 }
@@ -621,7 +642,7 @@ fn route_table_is_the_templates_http_api_events() {
     // And a template that declares one is refused, as API Gateway's CreateRoute refuses it.
     let slash =
         std::fs::read_to_string(&path).unwrap().replacen("Path: /api/auth/login\n", "Path: /api/auth/login/\n", 1);
-    let refused = RouteTable::from_template(&Template::parse(&slash).unwrap()).unwrap_err();
+    let refused = RouteTable::from_template(&Template::parse(&slash).unwrap()).unwrap_err().to_string();
     assert!(refused.contains("\"/api/auth/login/\" ends with /"), "{refused}");
 }
 
@@ -632,13 +653,13 @@ fn route_table_is_the_templates_http_api_events() {
 fn every_functions_environment_resolves_from_the_template() {
     let secret = "k".repeat(40);
     let bin = bin_dir();
-    let settings = local_stack::settings::Settings::from_lookup(|key| match key {
+    let settings = local_stack::Settings::from_lookup(|key| match key {
         "BIN_DIR" => Some(bin.display().to_string()),
         "JWT_SECRET" => Some(secret.clone()),
         _ => None,
     })
     .unwrap();
-    let specs = local_stack::gateway::function_specs(&settings, "http://127.0.0.1:1", 3000, 3001).unwrap();
+    let specs = local_stack::function_specs(&settings, "http://127.0.0.1:1", 3000, 3001).unwrap();
     let template = Template::load(&local_stack::project_root().join("template.yaml")).unwrap();
     assert_eq!(specs.len(), template.functions().len());
     // The JWT key is in no function's environment: the functions that sign or check tokens

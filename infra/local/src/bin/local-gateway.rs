@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let result = match local_stack::settings::Settings::from_env() {
-        Ok(settings) => local_stack::gateway::run(settings).await,
+    let result = match local_stack::Settings::from_env() {
+        Ok(settings) => local_stack::run(settings).await,
         Err(e) => Err(e),
     };
     match result {

@@ -5,9 +5,7 @@
 use super::ws_stand_ins::{recorded, stand_in_stack};
 use super::*;
 use aws_sdk_dynamodb::types::{AttributeValue as A, PutRequest, WriteRequest};
-use local_stack::event_sources::StreamSource;
-use local_stack::filter;
-use local_stack::template::LocalValues;
+use local_stack::{StreamSource, filter};
 
 /// Every record the stand-in received, across its invocations.
 fn records(dir: &Path, name: &str) -> Vec<Value> {
@@ -33,7 +31,7 @@ fn item(pk: &str, kind: &str, n: u32) -> std::collections::HashMap<String, A> {
 async fn stream_triggers_with_stand_ins() {
     let data = std::env::temp_dir().join(format!("stand-in-data-{}", uuid::Uuid::new_v4().simple()));
     let (gw, dir) = stand_in_stack(&[("LOCAL_DATA_DIR", data.to_str().unwrap())]);
-    let db = local_stack::table::local_client(&gw.dynamodb);
+    let db = local_stack::local_client(&gw.dynamodb);
     let put =
         |pk: &str, kind: &str, n: u32| db.put_item().table_name("chat-local").set_item(Some(item(pk, kind, n))).send();
     let batch = |items: Vec<_>| {
@@ -124,10 +122,10 @@ async fn stream_triggers_with_stand_ins() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stalled_dynamodb_does_not_stall_the_stream_for_good() {
     use local_stack::fault_proxy::{FaultProxy, Mode};
-    let dynamodb = local_stack::dynamodb::LocalDynamoDb::start(None, 0).unwrap();
+    let dynamodb = local_stack::LocalDynamoDb::start(None, 0).unwrap();
     let proxy = FaultProxy::start(&dynamodb.endpoint()).await;
     let (gw, dir) = stand_in_stack(&[("DYNAMODB_ENDPOINT", proxy.endpoint())]);
-    let db = local_stack::table::local_client(&dynamodb.endpoint());
+    let db = local_stack::local_client(&dynamodb.endpoint());
     let put =
         |pk: &str, kind: &str, n: u32| db.put_item().table_name("chat-local").set_item(Some(item(pk, kind, n))).send();
     put("a", "wanted", 1).await.unwrap();
@@ -152,15 +150,7 @@ async fn a_stalled_dynamodb_does_not_stall_the_stream_for_good() {
 fn the_templates_ai_trigger_and_its_filter() {
     let root = local_stack::project_root();
     let template = Template::load(&root.join("template.yaml")).unwrap();
-    let locals = LocalValues {
-        stack_name: "chat-local".into(),
-        region: "us-east-1".into(),
-        account_id: "123456789012".into(),
-        table_name: "chat-local".into(),
-        secret: "s".repeat(40),
-        aws_endpoint: "http://127.0.0.1:1".into(),
-        apis: Vec::new(),
-    };
+    let locals = test_locals();
     let (sources, skipped) = StreamSource::from_template(&template, &locals).unwrap();
     assert!(skipped.is_empty(), "{skipped:?}");
     let [source] = &sources[..] else { panic!("one stream trigger expected: {sources:?}") };

@@ -265,7 +265,7 @@ async fn ai_conversation(gw: &Gateway, alice: &User) {
 }
 
 fn dynamodb(gw: &Gateway) -> aws_sdk_dynamodb::Client {
-    local_stack::table::local_client(&gw.dynamodb)
+    local_stack::local_client(&gw.dynamodb)
 }
 
 /// The connection ids registered on a conversation, read from the table.

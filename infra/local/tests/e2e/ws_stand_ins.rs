@@ -4,8 +4,7 @@
 
 use super::ws_client::{Socket, WAIT};
 use super::*;
-use local_stack::template::LocalValues;
-use local_stack::ws_routes::WsApi;
+use local_stack::WsApi;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -37,24 +36,14 @@ Resources:
   ConnectRoute:
     Type: AWS::ApiGatewayV2::Route
     Properties: {ApiId: !Ref Ws, RouteKey: $connect, Target: !Sub "integrations/${GateIntegration}"}
-  GateIntegration:
-    Type: AWS::ApiGatewayV2::Integration
-    Properties:
-      ApiId: !Ref Ws
-      IntegrationType: AWS_PROXY
-      IntegrationUri: !Sub "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${GateFunction.Arn}/invocations"
+  GateIntegration: {Type: AWS::ApiGatewayV2::Integration, Properties: {ApiId: !Ref Ws, IntegrationType: AWS_PROXY, IntegrationUri: !Sub "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${GateFunction.Arn}/invocations"}}
   DefaultRoute:
     Type: AWS::ApiGatewayV2::Route
     Properties: {ApiId: !Ref Ws, RouteKey: $default, RouteResponseSelectionExpression: $default, Target: !Sub "integrations/${EchoIntegration}"}
   DefaultResponse:
     Type: AWS::ApiGatewayV2::RouteResponse
     Properties: {ApiId: !Ref Ws, RouteId: !Ref DefaultRoute, RouteResponseKey: $default}
-  EchoIntegration:
-    Type: AWS::ApiGatewayV2::Integration
-    Properties:
-      ApiId: !Ref Ws
-      IntegrationType: AWS_PROXY
-      IntegrationUri: !Sub "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${EchoFunction.Arn}/invocations"
+  EchoIntegration: {Type: AWS::ApiGatewayV2::Integration, Properties: {ApiId: !Ref Ws, IntegrationType: AWS_PROXY, IntegrationUri: !Sub "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${EchoFunction.Arn}/invocations"}}
   PingRoute:
     Type: AWS::ApiGatewayV2::Route
     Properties: {ApiId: !Ref Ws, RouteKey: ping, RouteResponseSelectionExpression: $default, Target: !Sub "integrations/${PongIntegration}"}
@@ -64,21 +53,11 @@ Resources:
   QuietRoute:
     Type: AWS::ApiGatewayV2::Route
     Properties: {ApiId: !Ref Ws, RouteKey: quiet, Target: !Sub "integrations/${PongIntegration}"}
-  PongIntegration:
-    Type: AWS::ApiGatewayV2::Integration
-    Properties:
-      ApiId: !Ref Ws
-      IntegrationType: AWS_PROXY
-      IntegrationUri: !Sub "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${PongFunction.Arn}/invocations"
+  PongIntegration: {Type: AWS::ApiGatewayV2::Integration, Properties: {ApiId: !Ref Ws, IntegrationType: AWS_PROXY, IntegrationUri: !Sub "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${PongFunction.Arn}/invocations"}}
   DisconnectRoute:
     Type: AWS::ApiGatewayV2::Route
     Properties: {ApiId: !Ref Ws, RouteKey: $disconnect, Target: !Sub "integrations/${DisconnectIntegration}"}
-  DisconnectIntegration:
-    Type: AWS::ApiGatewayV2::Integration
-    Properties:
-      ApiId: !Ref Ws
-      IntegrationType: AWS_PROXY
-      IntegrationUri: !Sub "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${DisconnectedFunction.Arn}/invocations"
+  DisconnectIntegration: {Type: AWS::ApiGatewayV2::Integration, Properties: {ApiId: !Ref Ws, IntegrationType: AWS_PROXY, IntegrationUri: !Sub "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${DisconnectedFunction.Arn}/invocations"}}
   GateFunction: {Type: AWS::Serverless::Function, Metadata: {BuildProperties: {Binary: gate}}}
   EchoFunction: {Type: AWS::Serverless::Function, Metadata: {BuildProperties: {Binary: echo}}}
   PongFunction: {Type: AWS::Serverless::Function, Metadata: {BuildProperties: {Binary: pong}}}
@@ -131,13 +110,7 @@ const STAND_INS: [&str; 7] = ["gate", "echo", "pong", "disconnected", "record", 
 
 /// A directory with the stand-ins and the template, and the gateway serving them.
 pub(crate) fn stand_in_stack(extra_env: &[(&str, &str)]) -> (Gateway, PathBuf) {
-    let dir = std::env::temp_dir().join(format!("local-gateway-ws-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let script = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake_lambda.py")).unwrap();
-    for name in STAND_INS {
-        std::fs::write(dir.join(name), &script).unwrap();
-        let _ = Command::new("chmod").arg("+x").arg(dir.join(name)).status();
-    }
+    let dir = stand_in_dir("ws", &STAND_INS);
     let template = STAND_IN_TEMPLATE.replace("__DIR__", dir.to_str().unwrap());
     std::fs::write(dir.join("template.yaml"), template).unwrap();
     let secret = "s".repeat(40);
@@ -325,15 +298,7 @@ fn ws_route_table_is_the_templates() {
     expected.sort();
     assert!(expected.iter().any(|(k, _)| k == "$connect"), "{expected:?}");
 
-    let locals = LocalValues {
-        stack_name: "chat-local".into(),
-        region: "us-east-1".into(),
-        account_id: "123456789012".into(),
-        table_name: "chat-local".into(),
-        secret: "s".repeat(40),
-        aws_endpoint: "http://127.0.0.1:1".into(),
-        apis: Vec::new(),
-    };
+    let locals = test_locals();
     let api = WsApi::from_template(&Template::parse(&text).unwrap(), &locals).unwrap().expect("a WebSocket API");
     let actual: Vec<(String, String)> = api.routes.values().map(|r| (r.key.clone(), r.function.clone())).collect();
     assert_eq!(actual, expected);

@@ -10,7 +10,7 @@
 //! point runs (the process sleeps in `recv` until the signal). Any other first request (an init
 //! error report) fails the count.
 
-use local_stack::functions::FunctionSpec;
+use local_stack::FunctionSpec;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;

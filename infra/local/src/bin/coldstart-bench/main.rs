@@ -23,13 +23,15 @@ mod report;
 mod stub;
 
 use bytes::Bytes;
-use local_stack::functions::{Children, FunctionSpec, Pool};
-use local_stack::{dynamodb::LocalDynamoDb, gateway, settings::Settings, table, template::Template};
+use local_stack::{Children, FunctionSpec, LocalDynamoDb, Pool, Settings, Template};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+
+/// The bench's own errors and the local stack's, printed alike.
+type Outcome<T> = Result<T, Box<dyn std::error::Error>>;
 
 const TABLE: &str = "chat-coldstart";
 const PASSWORD: &str = "correct horse battery";
@@ -56,7 +58,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run() -> Result<(), String> {
+async fn run() -> Outcome<()> {
     let runs = std::env::var("COLDSTART_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(10usize).max(1);
     // BIN_DIR: the release binaries (infra/coldstart builds them apart from this bench, so
     // that the bench's own dependencies cannot change the functions' features).
@@ -67,10 +69,10 @@ async fn run() -> Result<(), String> {
     let local = LocalDynamoDb::start(None, 0)?;
     let dynamodb = local.endpoint();
     let template = Template::load(&settings.template)?;
-    table::ensure_table(&table::local_client(&dynamodb), TABLE, &template.table()?).await?;
+    local_stack::ensure_table(&local_stack::local_client(&dynamodb), TABLE, &template.table()?).await?;
     // Posts to `@connections` (ws-default answers `whoami` through it) reach a stub that accepts all.
     let management = stub::start().await?;
-    let specs = gateway::function_specs(&settings, &dynamodb, 0, management)?;
+    let specs = local_stack::function_specs(&settings, &dynamodb, 0, management)?;
     let mut specs: BTreeMap<String, FunctionSpec> = specs.into_iter().map(|s| (s.binary.clone(), s)).collect();
     // COLDSTART_ENV: `KEY=value` pairs (space-separated) added to every function's environment,
     // to compare configurations (e.g. `TLS_TRUST=system`, the CA bundle instead of the Amazon roots).
@@ -88,7 +90,7 @@ async fn run() -> Result<(), String> {
             bench.one_round(run).await?;
             eprintln!("round {}/{runs} done", run + 1);
         }
-        Ok::<_, String>(())
+        Ok::<_, Box<dyn std::error::Error>>(())
     }
     .await;
     children.stop_all().await;
@@ -106,7 +108,7 @@ async fn run() -> Result<(), String> {
 
 /// Median callgrind instructions to the first `next`, per function measured (none without
 /// valgrind). Init makes no network call, so this needs no DynamoDB.
-async fn count_instructions(bench: &Bench) -> Result<BTreeMap<String, u64>, String> {
+async fn count_instructions(bench: &Bench) -> Outcome<BTreeMap<String, u64>> {
     let runs = std::env::var("COLDSTART_CALLGRIND_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(3usize);
     let mut counts = BTreeMap::new();
     if runs == 0 {
@@ -138,7 +140,7 @@ struct Bench {
 
 impl Bench {
     /// Every function once, in an order where each request has the ids it needs.
-    async fn one_round(&mut self, run: usize) -> Result<(), String> {
+    async fn one_round(&mut self, run: usize) -> Outcome<()> {
         let tag = uuid::Uuid::new_v4().simple().to_string();
         let (alice, bob) = (format!("alice-{tag}@example.com"), format!("bob-{tag}@example.com"));
         // Bob registers on Alice's warm process: a second registration needs another email.
@@ -186,7 +188,7 @@ impl Bench {
     }
 
     /// [`Self::cold_then`] with the same request twice (every fixture used so is repeatable).
-    async fn cold(&mut self, function: &str, case: &str, fill: &[(&str, &str)]) -> Result<Value, String> {
+    async fn cold(&mut self, function: &str, case: &str, fill: &[(&str, &str)]) -> Outcome<Value> {
         Ok(self.cold_then(function, case, fill, None).await?.0)
     }
 
@@ -199,7 +201,7 @@ impl Bench {
         case: &str,
         fill: &[(&str, &str)],
         warm_fill: Option<&[(&str, &str)]>,
-    ) -> Result<(Value, Value), String> {
+    ) -> Outcome<(Value, Value)> {
         let mut spec = self.specs.get(function).ok_or_else(|| format!("no function {function}"))?.clone();
         let (event, warm_event) = (
             local_stack::fixture(function, case, fill)?,

@@ -35,8 +35,9 @@ pub struct Invocation {
 #[derive(Debug)]
 pub enum Outcome {
     Response(Bytes),
-    /// `errorType` and the error document the function posted.
-    Error(String, Bytes),
+    /// The `errorType` the function posted (its error document is read, not kept: nothing
+    /// shows it).
+    Error(String),
 }
 
 struct State {
@@ -99,10 +100,10 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
             };
             let outcome = match body {
                 Err(_) => {
-                    let _ = reply.send(Outcome::Error("Function.ResponseSizeTooLarge".into(), Bytes::new()));
+                    let _ = reply.send(Outcome::Error("Function.ResponseSizeTooLarge".into()));
                     return Ok(error(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", "response is over 6 MB"));
                 }
-                Ok(body) if is_error => Outcome::Error(error_type.unwrap_or_else(|| "Unhandled".into()), body),
+                Ok(_) if is_error => Outcome::Error(error_type.unwrap_or_else(|| "Unhandled".into())),
                 Ok(body) => Outcome::Response(body),
             };
             let _ = reply.send(outcome);

@@ -1,6 +1,7 @@
 //! The functions' `Type: DynamoDB` events: Lambda event source mappings on the table's stream,
 //! with their batching, retry and filter settings, as the template declares them.
 
+use crate::error::{Error, Result};
 use crate::template::{LocalValues, Template, get_att};
 use serde_json::Value as Json;
 use serde_yaml_ng::Value;
@@ -44,7 +45,7 @@ pub struct StreamSource {
 impl StreamSource {
     /// Every enabled `DynamoDB` event of every function whose `Stream` is a table's `StreamArn`.
     /// Others (a literal ARN of a stream elsewhere) are reported in the second list and skipped.
-    pub fn from_template(template: &Template, locals: &LocalValues) -> Result<(Vec<Self>, Vec<String>), String> {
+    pub fn from_template(template: &Template, locals: &LocalValues) -> Result<(Vec<Self>, Vec<String>)> {
         let mut sources = Vec::new();
         let mut skipped = Vec::new();
         for (function, resource) in template.resources_of_type("AWS::Serverless::Function") {
@@ -54,11 +55,12 @@ impl StreamSource {
                     continue;
                 }
                 let event_name = name.as_str().unwrap_or_default().to_string();
-                let props =
-                    event.get("Properties").ok_or_else(|| format!("{function}.{event_name} has no Properties"))?;
+                let props = event
+                    .get("Properties")
+                    .ok_or_else(|| Error::Template(format!("{function}.{event_name} has no Properties")))?;
                 let what = format!("{function}.{event_name}");
-                let source =
-                    Self::parse(template, locals, function, &event_name, props).map_err(|e| format!("{what}: {e}"))?;
+                let source = Self::parse(template, locals, function, &event_name, props)
+                    .map_err(|e| Error::Template(format!("{what}: {e}")))?;
                 match source {
                     Some(source) => sources.push(source),
                     None => skipped.push(what),
@@ -74,7 +76,7 @@ impl StreamSource {
         function: &str,
         event: &str,
         props: &Value,
-    ) -> Result<Option<Self>, String> {
+    ) -> Result<Option<Self>> {
         let resolved = |key: &str| props.get(key).map(|v| template.resolve(v, locals)).transpose();
         if resolved("Enabled")?.is_some_and(|v| v == "false") {
             return Ok(None);
@@ -86,20 +88,20 @@ impl StreamSource {
         if template.resource_type(&table) != Some("AWS::DynamoDB::Table") {
             return Ok(None);
         }
-        let number = |key: &str, default: i64, min: i64, max: i64| -> Result<i64, String> {
+        let number = |key: &str, default: i64, min: i64, max: i64| -> Result<i64> {
             match resolved(key)? {
                 None => Ok(default),
                 Some(text) => text
                     .parse::<i64>()
                     .ok()
                     .filter(|n| (min..=max).contains(n))
-                    .ok_or_else(|| format!("{key} {text:?} is not a number from {min} to {max}")),
+                    .ok_or_else(|| Error::Template(format!("{key} {text:?} is not a number from {min} to {max}"))),
             }
         };
         let starting_position = match resolved("StartingPosition")?.as_deref() {
             Some("TRIM_HORIZON") => StartingPosition::TrimHorizon,
             Some("LATEST") | None => StartingPosition::Latest,
-            Some(other) => return Err(format!("StartingPosition {other} is not served locally")),
+            Some(other) => return Err(Error::Template(format!("StartingPosition {other} is not served locally"))),
         };
         let max_retries = number("MaximumRetryAttempts", -1, -1, 10_000)?;
         let max_record_age = number("MaximumRecordAgeInSeconds", -1, -1, 604_800)?;
@@ -151,14 +153,16 @@ impl StreamSource {
 }
 
 /// A pattern is JSON text in the template (as CloudFormation wants it), or a YAML mapping.
-fn parse_pattern(pattern: Option<&Value>) -> Result<Json, String> {
+fn parse_pattern(pattern: Option<&Value>) -> Result<Json> {
     let parsed = match pattern {
-        Some(Value::String(text)) => serde_json::from_str(text).map_err(|e| format!("filter pattern {text:?}: {e}"))?,
-        Some(other @ Value::Mapping(_)) => serde_json::to_value(other).map_err(|e| e.to_string())?,
-        _ => return Err("a filter has no Pattern".into()),
+        Some(Value::String(text)) => {
+            serde_json::from_str(text).map_err(|e| Error::Template(format!("filter pattern {text:?}: {e}")))?
+        }
+        Some(other @ Value::Mapping(_)) => serde_json::to_value(other).map_err(|e| Error::Template(e.to_string()))?,
+        _ => return Err(Error::Template("a filter has no Pattern".into())),
     };
     match parsed {
         Json::Object(_) => Ok(parsed),
-        other => Err(format!("filter pattern {other} is not an object")),
+        other => Err(Error::Template(format!("filter pattern {other} is not an object"))),
     }
 }

@@ -1,5 +1,6 @@
 //! Creates the table `template.yaml` declares, under any name, on a local DynamoDB.
 
+use crate::error::{Error, Result};
 use crate::template::TableDefinition;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
@@ -12,15 +13,15 @@ use aws_sdk_dynamodb::types::{
 pub fn local_client(endpoint: &str) -> Client {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
+        .region(Region::new(crate::aws::REGION))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("local", "local", None, None, "local-stack"))
-        .http_client(crate::http_client())
+        .http_client(crate::aws::http_client())
         .build();
     Client::from_conf(config)
 }
 
-fn keys(schema: &[crate::template::KeyElement]) -> Result<Vec<KeySchemaElement>, String> {
+fn keys(schema: &[crate::template::KeyElement]) -> Result<Vec<KeySchemaElement>> {
     schema
         .iter()
         .map(|k| {
@@ -28,12 +29,12 @@ fn keys(schema: &[crate::template::KeyElement]) -> Result<Vec<KeySchemaElement>,
                 .attribute_name(&k.attribute_name)
                 .key_type(KeyType::from(k.key_type.as_str()))
                 .build()
-                .map_err(|e| e.to_string())
+                .map_err(|e| Error::DynamoDb(e.to_string()))
         })
         .collect()
 }
 
-pub async fn create_table(client: &Client, name: &str, def: &TableDefinition) -> Result<(), String> {
+pub async fn create_table(client: &Client, name: &str, def: &TableDefinition) -> Result<()> {
     let mut request = client
         .create_table()
         .table_name(name)
@@ -45,7 +46,7 @@ pub async fn create_table(client: &Client, name: &str, def: &TableDefinition) ->
                 .attribute_name(&attr.attribute_name)
                 .attribute_type(ScalarAttributeType::from(attr.attribute_type.as_str()))
                 .build()
-                .map_err(|e| e.to_string())?,
+                .map_err(|e| Error::DynamoDb(e.to_string()))?,
         );
     }
     for index in &def.global_secondary_indexes {
@@ -61,7 +62,7 @@ pub async fn create_table(client: &Client, name: &str, def: &TableDefinition) ->
                 .set_key_schema(Some(keys(&index.key_schema)?))
                 .projection(projection)
                 .build()
-                .map_err(|e| e.to_string())?,
+                .map_err(|e| Error::DynamoDb(e.to_string()))?,
         );
     }
     if let Some(stream) = &def.stream_specification {
@@ -70,13 +71,12 @@ pub async fn create_table(client: &Client, name: &str, def: &TableDefinition) ->
                 .stream_enabled(true)
                 .stream_view_type(StreamViewType::from(stream.stream_view_type.as_str()))
                 .build()
-                .map_err(|e| e.to_string())?,
+                .map_err(|e| Error::DynamoDb(e.to_string()))?,
         );
     }
-    request
-        .send()
-        .await
-        .map_err(|e| format!("create table {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+    request.send().await.map_err(|e| {
+        Error::DynamoDb(format!("create table {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))
+    })?;
     if let Some(ttl) = &def.time_to_live_specification {
         client
             .update_time_to_live()
@@ -86,26 +86,27 @@ pub async fn create_table(client: &Client, name: &str, def: &TableDefinition) ->
                     .attribute_name(&ttl.attribute_name)
                     .enabled(ttl.enabled)
                     .build()
-                    .map_err(|e| e.to_string())?,
+                    .map_err(|e| Error::DynamoDb(e.to_string()))?,
             )
             .send()
             .await
-            .map_err(|e| format!("enable TTL on {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            .map_err(|e| {
+                Error::DynamoDb(format!("enable TTL on {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))
+            })?;
     }
     Ok(())
 }
 
 /// The table's current stream (`None` when streams are off).
-pub async fn latest_stream_arn(client: &Client, name: &str) -> Result<Option<String>, String> {
-    let described =
-        client.describe_table().table_name(name).send().await.map_err(|e| {
-            format!("cannot describe table {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e))
-        })?;
+pub async fn latest_stream_arn(client: &Client, name: &str) -> Result<Option<String>> {
+    let described = client.describe_table().table_name(name).send().await.map_err(|e| {
+        Error::DynamoDb(format!("cannot describe table {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))
+    })?;
     Ok(described.table.and_then(|t| t.latest_stream_arn))
 }
 
 /// Creates the table unless it exists; `true` when it was created.
-pub async fn ensure_table(client: &Client, name: &str, def: &TableDefinition) -> Result<bool, String> {
+pub async fn ensure_table(client: &Client, name: &str, def: &TableDefinition) -> Result<bool> {
     match client.describe_table().table_name(name).send().await {
         Ok(_) => Ok(false),
         Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
@@ -113,8 +114,11 @@ pub async fn ensure_table(client: &Client, name: &str, def: &TableDefinition) ->
             Ok(true)
         }
         Err(aws_sdk_dynamodb::error::SdkError::DispatchFailure(failure)) if failure.is_io() || failure.is_timeout() => {
-            Err("cannot connect to DynamoDB".into())
+            Err(Error::DynamoDb("cannot connect to DynamoDB".into()))
         }
-        Err(err) => Err(format!("cannot describe table {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(err))),
+        Err(err) => Err(Error::DynamoDb(format!(
+            "cannot describe table {name}: {}",
+            aws_sdk_dynamodb::error::DisplayErrorContext(err)
+        ))),
     }
 }

@@ -3,12 +3,12 @@
 //! route the selection expression picks (a two-way route's answer comes back as a frame), and
 //! a closed socket runs `$disconnect`. The management API (`@connections`) shares the port.
 
-use crate::connections::{Connection, Connections};
-use crate::functions::Pool;
-use crate::http_gateway::envelope;
-use crate::ws_event::{self, Answer, ConnectionContext};
-use crate::ws_routes::{WsApi, WsRoute};
-use crate::{management, secrets_manager, socket};
+use super::connections::Connection;
+use super::event::{self as ws_event, ConnectionContext};
+use super::state::WsGateway;
+use super::{management, socket};
+use crate::http_api::envelope;
+use crate::secrets_manager;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -16,29 +16,12 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde_json::Value;
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-
-pub struct WsGateway {
-    pub api: WsApi,
-    /// By logical id.
-    pub pools: HashMap<String, Arc<Pool>>,
-    pub connections: Connections,
-    /// API Gateway's idle timeout (10 min) and connection lifetime (2 h).
-    pub idle_timeout: Duration,
-    pub max_lifetime: Duration,
-    /// Added before every `@connections` request (`WS_POST_LATENCY_MS`).
-    pub post_latency: Duration,
-    /// Secrets Manager's `GetSecretValue`, on the same port (`SECRETS_MANAGER_ENDPOINT`).
-    pub secrets: secrets_manager::Secrets,
-    pub port: u16,
-}
 
 /// Serves `listener` until the task is aborted.
 pub async fn serve(listener: TcpListener, gateway: Arc<WsGateway>) {
@@ -52,6 +35,19 @@ pub async fn serve(listener: TcpListener, gateway: Arc<WsGateway>) {
                 async move { Ok::<_, Infallible>(gateway.handle(req, peer).await) }
             });
             let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades().await;
+        });
+    }
+}
+
+/// The WebSocket port of a template without a WebSocket API: every request gets a 404 envelope.
+pub async fn serve_placeholder(listener: TcpListener) {
+    while let Ok((stream, _)) = listener.accept().await {
+        tokio::spawn(async move {
+            let service = service_fn(|req: Request<Incoming>| async move {
+                println!("WS {} {} 404 0 ms (the template has no WebSocket API)", req.method(), req.uri().path());
+                Ok::<_, Infallible>(envelope(StatusCode::NOT_FOUND, "the template has no WebSocket API"))
+            });
+            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
         });
     }
 }
@@ -142,23 +138,5 @@ impl WsGateway {
             response = response.header("sec-websocket-protocol", protocol);
         }
         response.body(Full::new(Bytes::new())).expect("the response is valid")
-    }
-
-    /// Runs the route's function to the end (even if the client goes away, as on AWS). `None`
-    /// when it failed; the note says how, for the log line.
-    pub(crate) async fn invoke(&self, route: &WsRoute, event: Value) -> (Option<Answer>, String) {
-        let pool = self.pools[&route.function].clone();
-        let name = pool.spec().binary.clone();
-        let event = Bytes::from(serde_json::to_vec(&event).expect("an event serializes"));
-        match pool.invoke_to_end(event).await {
-            Ok(invoked) => {
-                let cold = invoked.cold_note();
-                match Answer::parse(&invoked.payload) {
-                    Ok(answer) => (Some(answer), format!(" ({name}{cold})")),
-                    Err(why) => (None, format!(" ({name}{cold}: invalid response: {why})")),
-                }
-            }
-            Err(failure) => (None, format!(" ({name}: {failure})")),
-        }
     }
 }

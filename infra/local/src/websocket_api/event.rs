@@ -1,6 +1,10 @@
 //! API Gateway WebSocket API's Lambda proxy events (`CONNECT`, `MESSAGE`, `DISCONNECT`, the
 //! REST-style 1.0 payload) and what an integration's answer means.
+//!
+//! Built by hand: `aws_lambda_events`' `ApiGatewayWebsocketProxyRequest` keeps headers in an
+//! `http::HeaderMap`, which lower-cases their names, where this payload shows them capitalized.
 
+use crate::error::{Error, Result};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
@@ -32,7 +36,7 @@ pub enum Payload<'a> {
 
 fn request_context(ctx: &ConnectionContext, route_key: &str, event_type: &str) -> Map<String, Value> {
     let now = Utc::now();
-    let request_id = crate::event::request_id();
+    let request_id = crate::http_api::request_id();
     let context = json!({
         "routeKey": route_key,
         "eventType": event_type,
@@ -93,7 +97,7 @@ pub fn connect(ctx: &ConnectionContext, route_key: &str, headers: &HeaderMap, ra
 /// A client frame.
 pub fn message(ctx: &ConnectionContext, route_key: &str, payload: Payload) -> Value {
     let mut context = request_context(ctx, route_key, "MESSAGE");
-    context.insert("messageId".into(), json!(crate::event::request_id()));
+    context.insert("messageId".into(), json!(crate::http_api::request_id()));
     let (body, encoded) = match payload {
         Payload::Text(text) => (text.to_string(), false),
         Payload::Binary(bytes) => (BASE64.encode(bytes), true),
@@ -121,18 +125,16 @@ pub struct Answer {
 }
 
 impl Answer {
-    pub fn parse(payload: &[u8]) -> Result<Self, String> {
-        let value: Value =
-            serde_json::from_slice(payload).map_err(|e| format!("the function's result is not JSON: {e}"))?;
+    pub fn parse(payload: &[u8]) -> Result<Self> {
+        let value: Value = serde_json::from_slice(payload)
+            .map_err(|e| Error::InvalidResponse(format!("the function's result is not JSON: {e}")))?;
         let Some(fields) = value.as_object().filter(|o| o.contains_key("statusCode")) else {
             let body = (!value.is_null()).then(|| Bytes::copy_from_slice(payload));
             return Ok(Self { status: 200, headers: HeaderMap::new(), body });
         };
-        let status = fields["statusCode"]
-            .as_u64()
-            .filter(|s| (100..=599).contains(s))
-            .ok_or_else(|| format!("statusCode {} is not an HTTP status", fields["statusCode"]))?
-            as u16;
+        let status = fields["statusCode"].as_u64().filter(|s| (100..=599).contains(s)).ok_or_else(|| {
+            Error::InvalidResponse(format!("statusCode {} is not an HTTP status", fields["statusCode"]))
+        })? as u16;
         let mut headers = HeaderMap::new();
         for (name, value) in fields.get("headers").and_then(Value::as_object).into_iter().flatten() {
             if let (Ok(name), Some(Ok(value))) =
@@ -144,7 +146,11 @@ impl Answer {
         let body = match fields.get("body") {
             None | Some(Value::Null) => None,
             Some(Value::String(text)) if fields.get("isBase64Encoded") == Some(&Value::Bool(true)) => {
-                Some(Bytes::from(BASE64.decode(text).map_err(|e| format!("body is not valid base64: {e}"))?))
+                Some(Bytes::from(
+                    BASE64
+                        .decode(text)
+                        .map_err(|e| Error::InvalidResponse(format!("body is not valid base64: {e}")))?,
+                ))
             }
             Some(Value::String(text)) => Some(Bytes::from(text.clone())),
             Some(other) => Some(Bytes::from(other.to_string())),

@@ -4,6 +4,7 @@
 //! of whoever started it (each `#[tokio::test]` has its own). Why dynoxide and not moto:
 //! docs/benchmarks/local-dynamodb.md.
 
+use crate::error::{Error, Result};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -22,7 +23,7 @@ impl LocalDynamoDb {
     /// Serves on 127.0.0.1:`port` (0: any free port); `file`: the SQLite database to open or
     /// create (its directory too), `None`: in memory, gone when stopped. Expired items (TTL) are
     /// never deleted: see [`LocalDynamoDb::start_with_ttl_sweep`].
-    pub fn start(file: Option<&Path>, port: u16) -> Result<Self, String> {
+    pub fn start(file: Option<&Path>, port: u16) -> Result<Self> {
         Self::start_with_ttl_sweep(file, port, None)
     }
 
@@ -30,21 +31,24 @@ impl LocalDynamoDb {
     /// are deleted (with a `REMOVE` stream record by the service, as DynamoDB's TTL does within
     /// a few days). Each sweep reads every TTL-enabled table, so it is for one table, not the
     /// hundreds a test run creates.
-    pub fn start_with_ttl_sweep(file: Option<&Path>, port: u16, ttl_sweep: Option<Duration>) -> Result<Self, String> {
+    pub fn start_with_ttl_sweep(file: Option<&Path>, port: u16, ttl_sweep: Option<Duration>) -> Result<Self> {
         let db = match file {
             Some(path) => {
                 if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| Error::DynamoDb(format!("cannot create {}: {e}", dir.display())))?;
                 }
-                let name = path.to_str().ok_or_else(|| format!("{} is not UTF-8", path.display()))?;
-                dynoxide::Database::new(name).map_err(|e| format!("cannot open {}: {e}", path.display()))?
+                let name = path.to_str().ok_or_else(|| Error::DynamoDb(format!("{} is not UTF-8", path.display())))?;
+                dynoxide::Database::new(name)
+                    .map_err(|e| Error::DynamoDb(format!("cannot open {}: {e}", path.display())))?
             }
-            None => dynoxide::Database::memory().map_err(|e| format!("cannot open an in-memory database: {e}"))?,
+            None => dynoxide::Database::memory()
+                .map_err(|e| Error::DynamoDb(format!("cannot open an in-memory database: {e}")))?,
         };
         let listener = TcpListener::bind(("127.0.0.1", port))
-            .map_err(|e| format!("cannot listen on 127.0.0.1:{port} for DynamoDB: {e}"))?;
-        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
-        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+            .map_err(|e| Error::DynamoDb(format!("cannot listen on 127.0.0.1:{port} for DynamoDB: {e}")))?;
+        listener.set_nonblocking(true).map_err(|e| Error::DynamoDb(e.to_string()))?;
+        let port = listener.local_addr().map_err(|e| Error::DynamoDb(e.to_string()))?.port();
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let (ready_tx, ready) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -57,12 +61,16 @@ impl LocalDynamoDb {
                     .build()
                 {
                     Ok(runtime) => runtime,
-                    Err(e) => return drop(ready_tx.send(Err(format!("cannot start DynamoDB's runtime: {e}")))),
+                    Err(e) => {
+                        return drop(
+                            ready_tx.send(Err(Error::DynamoDb(format!("cannot start DynamoDB's runtime: {e}")))),
+                        );
+                    }
                 };
                 runtime.block_on(async move {
                     let listener = match tokio::net::TcpListener::from_std(listener) {
                         Ok(listener) => listener,
-                        Err(e) => return drop(ready_tx.send(Err(e.to_string()))),
+                        Err(e) => return drop(ready_tx.send(Err(Error::DynamoDb(e.to_string())))),
                     };
                     let _ = ready_tx.send(Ok(()));
                     if let Some(every) = ttl_sweep {
@@ -103,8 +111,8 @@ impl LocalDynamoDb {
                 });
                 runtime.shutdown_timeout(Duration::from_secs(1));
             })
-            .map_err(|e| format!("cannot start DynamoDB's thread: {e}"))?;
-        ready.recv().map_err(|_| "DynamoDB's thread ended before serving".to_string())??;
+            .map_err(|e| Error::DynamoDb(format!("cannot start DynamoDB's thread: {e}")))?;
+        ready.recv().map_err(|_| Error::DynamoDb("DynamoDB's thread ended before serving".into()))??;
         Ok(Self { port, file: file.map(Path::to_path_buf), stop: Some(stop), thread: Some(thread) })
     }
 

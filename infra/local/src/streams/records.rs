@@ -2,6 +2,8 @@
 //! `{eventID, eventName, eventVersion, eventSource, awsRegion, dynamodb: {...}, eventSourceARN}`
 //! with attribute values in DynamoDB JSON (`{"S": "..."}`).
 
+// Built by hand: `aws_lambda_events`' `dynamodb::EventRecord` writes an empty `NewImage` or
+// `OldImage` where Lambda leaves it out, and a filter on `dynamodb.NewImage` would see the difference.
 use aws_sdk_dynamodbstreams::types::{AttributeValue, Record};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -21,7 +23,7 @@ pub fn to_lambda(record: &Record, stream_arn: &str) -> Value {
     put("eventSource", Some(json!(record.event_source.as_deref().unwrap_or("aws:dynamodb"))));
     // The stack's region, as Lambda reports the table's: dynoxide's records (and ARNs) name the
     // region `dynoxide` whatever the client's (docs/local-stack.md, "Differences").
-    put("awsRegion", Some(json!(crate::gateway::REGION)));
+    put("awsRegion", Some(json!(crate::aws::REGION)));
     if let Some(change) = &record.dynamodb {
         let mut dynamodb = Map::new();
         let mut add = |key: &str, value: Option<Value>| {

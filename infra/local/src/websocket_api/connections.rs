@@ -2,7 +2,7 @@
 //! socket's task writes out. A connection is here from its accepted `$connect` until the socket
 //! starts closing, so that posting to it answers 410 from then on, as on API Gateway.
 
-use crate::ws_event::ConnectionContext;
+use super::event::ConnectionContext;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
@@ -96,13 +96,5 @@ impl Connections {
 
     pub fn remove(&self, id: &str) -> Option<Arc<Connection>> {
         self.open.write().expect("not poisoned").remove(id)
-    }
-
-    pub fn len(&self) -> usize {
-        self.open.read().expect("not poisoned").len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }

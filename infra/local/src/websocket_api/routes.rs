@@ -3,6 +3,7 @@
 //! `IntegrationUri` names the function (`${SomeFunction.Arn}`); a `RouteResponse` on the route
 //! makes it two-way. Route selection follows the API's `RouteSelectionExpression`.
 
+use crate::error::{Error, Result};
 use crate::template::{LocalValues, Template, get_att, ref_name, sub_text};
 use serde_json::Value as Json;
 use serde_yaml_ng::Value;
@@ -30,19 +31,21 @@ pub struct WsApi {
 
 impl WsApi {
     /// The template's WebSocket API (`ProtocolType: WEBSOCKET`), if it has one.
-    pub fn from_template(template: &Template, locals: &LocalValues) -> Result<Option<Self>, String> {
+    pub fn from_template(template: &Template, locals: &LocalValues) -> Result<Option<Self>> {
         let mut apis = template.resources_of_type("AWS::ApiGatewayV2::Api").filter(|(_, api)| {
             api.get("Properties").and_then(|p| p.get("ProtocolType")).and_then(Value::as_str) == Some("WEBSOCKET")
         });
         let Some((api_id, api)) = apis.next() else { return Ok(None) };
         if let Some((other, _)) = apis.next() {
-            return Err(format!("the template declares two WebSocket APIs ({api_id}, {other}); one is served locally"));
+            return Err(Error::Template(format!(
+                "the template declares two WebSocket APIs ({api_id}, {other}); one is served locally"
+            )));
         }
-        let props = api.get("Properties").ok_or_else(|| format!("{api_id} has no Properties"))?;
+        let props = api.get("Properties").ok_or_else(|| Error::Template(format!("{api_id} has no Properties")))?;
         let selection_expression = props
             .get("RouteSelectionExpression")
             .and_then(Value::as_str)
-            .ok_or_else(|| format!("{api_id} has no RouteSelectionExpression"))?
+            .ok_or_else(|| Error::Template(format!("{api_id} has no RouteSelectionExpression")))?
             .to_string();
         let of_api = |kind: &'static str| {
             template.resources_of_type(kind).filter(move |(_, r)| {
@@ -52,7 +55,7 @@ impl WsApi {
         let stage = match of_api("AWS::ApiGatewayV2::Stage").next() {
             Some((id, stage)) => {
                 let name = stage.get("Properties").and_then(|p| p.get("StageName"));
-                template.resolve(name.ok_or_else(|| format!("{id} has no StageName"))?, locals)?
+                template.resolve(name.ok_or_else(|| Error::Template(format!("{id} has no StageName")))?, locals)?
             }
             None => "$default".to_string(),
         };
@@ -61,14 +64,17 @@ impl WsApi {
             .collect();
         let mut routes = BTreeMap::new();
         for (id, route) in of_api("AWS::ApiGatewayV2::Route") {
-            let props = route.get("Properties").ok_or_else(|| format!("{id} has no Properties"))?;
-            let key = props.get("RouteKey").and_then(Value::as_str).ok_or_else(|| format!("{id} has no RouteKey"))?;
+            let props = route.get("Properties").ok_or_else(|| Error::Template(format!("{id} has no Properties")))?;
+            let key = props
+                .get("RouteKey")
+                .and_then(Value::as_str)
+                .ok_or_else(|| Error::Template(format!("{id} has no RouteKey")))?;
             let function = route_function(template, id, props)?;
             // API Gateway sends the integration's answer back only when the route has both.
             let two_way = two_way.contains(&id) && props.get("RouteResponseSelectionExpression").is_some();
             let route = WsRoute { key: key.to_string(), function, two_way };
             if let Some(other) = routes.insert(key.to_string(), route) {
-                return Err(format!("{id} and the route to {} both claim {key}", other.function));
+                return Err(Error::Template(format!("{id} and the route to {} both claim {key}", other.function)));
             }
         }
         Ok(Some(Self { logical_id: api_id.to_string(), selection_expression, stage, routes }))
@@ -103,17 +109,20 @@ impl WsApi {
 
 /// `Target: integrations/${Integration}` → the integration's `IntegrationUri` →
 /// `...functions/${Function.Arn}/invocations`.
-fn route_function(template: &Template, route_id: &str, props: &Value) -> Result<String, String> {
-    let target = props.get("Target").and_then(sub_text).ok_or_else(|| format!("{route_id} has no Target"))?;
+fn route_function(template: &Template, route_id: &str, props: &Value) -> Result<String> {
+    let target =
+        props.get("Target").and_then(sub_text).ok_or_else(|| Error::Template(format!("{route_id} has no Target")))?;
     let integration_id = target
         .strip_prefix("integrations/")
         .map(|rest| rest.trim_start_matches("${").trim_end_matches('}'))
-        .ok_or_else(|| format!("{route_id}: Target {target:?} is not integrations/<id>"))?;
+        .ok_or_else(|| Error::Template(format!("{route_id}: Target {target:?} is not integrations/<id>")))?;
     let integration = template
         .resource(integration_id)
         .and_then(|r| r.get("Properties"))
-        .ok_or_else(|| format!("{route_id}: no integration {integration_id}"))?;
-    let uri = integration.get("IntegrationUri").ok_or_else(|| format!("{integration_id} has no IntegrationUri"))?;
+        .ok_or_else(|| Error::Template(format!("{route_id}: no integration {integration_id}")))?;
+    let uri = integration
+        .get("IntegrationUri")
+        .ok_or_else(|| Error::Template(format!("{integration_id} has no IntegrationUri")))?;
     let function = match get_att(uri) {
         Some((function, attribute)) if attribute == "Arn" => Some(function),
         _ => sub_text(uri).and_then(|text| {
@@ -122,10 +131,13 @@ fn route_function(template: &Template, route_id: &str, props: &Value) -> Result<
             Some(name.to_string())
         }),
     };
-    let function =
-        function.ok_or_else(|| format!("{integration_id}: IntegrationUri names no function (${{Function.Arn}})"))?;
+    let function = function.ok_or_else(|| {
+        Error::Template(format!("{integration_id}: IntegrationUri names no function (${{Function.Arn}})"))
+    })?;
     match template.resource_type(&function) {
         Some("AWS::Serverless::Function") => Ok(function),
-        _ => Err(format!("{integration_id}: {function} is not an AWS::Serverless::Function of the template")),
+        _ => Err(Error::Template(format!(
+            "{integration_id}: {function} is not an AWS::Serverless::Function of the template"
+        ))),
     }
 }

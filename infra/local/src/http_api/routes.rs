@@ -1,6 +1,7 @@
 //! The HTTP API's route table, built only from the template's `HttpApi` events, and API
 //! Gateway's route selection: the most specific match wins, `$default` takes the rest.
 
+use crate::error::{Error, Result};
 use crate::template::Template;
 use std::collections::BTreeMap;
 
@@ -37,35 +38,47 @@ pub struct Matched {
 }
 
 impl RouteTable {
-    pub fn from_template(template: &Template) -> Result<Self, String> {
+    pub fn from_template(template: &Template) -> Result<Self> {
         let mut table = Self::default();
         for route in template.http_routes() {
             match (route.method, route.path) {
                 (None, None) => {
                     if let Some(other) = table.default.replace(route.function.clone()) {
-                        return Err(format!("both {other} and {} claim the $default route", route.function));
+                        return Err(Error::Template(format!(
+                            "both {other} and {} claim the $default route",
+                            route.function
+                        )));
                     }
                 }
                 (method, Some(path)) => {
                     let method = method.unwrap_or_else(|| "ANY".into());
                     if !path.starts_with('/') {
-                        return Err(format!("{}: route path {path:?} does not start with /", route.function));
+                        return Err(Error::Template(format!(
+                            "{}: route path {path:?} does not start with /",
+                            route.function
+                        )));
                     }
                     // As API Gateway's CreateRoute does (and SAM silently drops such paths).
                     if path.len() > 1 && path.ends_with('/') {
-                        return Err(format!(
+                        return Err(Error::Template(format!(
                             "{}: route path {path:?} ends with /, which an HTTP API refuses (the $default fallback answers trailing slashes)",
                             route.function
-                        ));
+                        )));
                     }
                     if let Some(other) = table.routes.iter().find(|r| r.method == method && r.path == path) {
-                        return Err(format!("{} and {} both claim {method} {path}", other.function, route.function));
+                        return Err(Error::Template(format!(
+                            "{} and {} both claim {method} {path}",
+                            other.function, route.function
+                        )));
                     }
                     let segments = split(&path).map(parse_segment).collect();
                     table.routes.push(Route { method, path, segments, function: route.function });
                 }
                 (Some(method), None) => {
-                    return Err(format!("{}: an HttpApi event with Method {method} has no Path", route.function));
+                    return Err(Error::Template(format!(
+                        "{}: an HttpApi event with Method {method} has no Path",
+                        route.function
+                    )));
                 }
             }
         }

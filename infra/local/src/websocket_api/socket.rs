@@ -2,10 +2,10 @@
 //! queued for it, enforces API Gateway's limits (32 KB frames, 10 min idle, 2 h lifetime) and
 //! runs `$disconnect` once it is closed, by either side.
 
-use crate::connections::{Connection, Outgoing};
-use crate::event::request_id;
-use crate::websocket::WsGateway;
-use crate::ws_event::{self, Payload};
+use super::connections::{Connection, Outgoing};
+use super::event::{self as ws_event, Payload};
+use super::state::WsGateway;
+use crate::http_api::request_id;
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use hyper::upgrade::{OnUpgrade, Upgraded};

@@ -3,7 +3,7 @@
 //! warm one is busy, up to a cap; a process that crashed, timed out or failed to initialise
 //! is thrown away and the next invocation starts a fresh one.
 
-use crate::runtime_api::{Invocation, Outcome, RuntimeApi};
+use super::runtime_api::{Invocation, Outcome, RuntimeApi};
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -107,7 +107,7 @@ impl Pool {
                 Some(instance) => (instance, true),
                 None => {
                     let number = self.started.fetch_add(1, Ordering::Relaxed) + 1;
-                    (Instance::spawn(&self.spec, number, &self.children).await.map_err(Failure::Crashed)?, false)
+                    (Instance::spawn(&self.spec, number, &self.children).await?, false)
                 }
             };
             let result = instance.invoke(&self.spec, event.clone()).await;
@@ -158,10 +158,12 @@ struct Instance {
 }
 
 impl Instance {
-    async fn spawn(spec: &FunctionSpec, number: usize, children: &Children) -> Result<Self, String> {
+    /// A process that cannot start is a crash of the invocation that needed it.
+    async fn spawn(spec: &FunctionSpec, number: usize, children: &Children) -> Result<Self, Failure> {
         let label = format!("{}#{number}", spec.binary);
-        let runtime =
-            RuntimeApi::start().await.map_err(|e| format!("cannot start the Runtime API for {label}: {e}"))?;
+        let runtime = RuntimeApi::start()
+            .await
+            .map_err(|e| Failure::Crashed(format!("cannot start the Runtime API for {label}: {e}")))?;
         let mut child = Command::new(&spec.path)
             .env_clear()
             .envs(&spec.env)
@@ -174,7 +176,7 @@ impl Instance {
             // Its own process group: a terminal's Ctrl-C reaches the gateway, which stops it.
             .process_group(0)
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", spec.path.display()))?;
+            .map_err(|e| Failure::Crashed(format!("cannot start {}: {e}", spec.path.display())))?;
         let pid = child.id().unwrap_or_default();
         let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
         forward(child.stdout.take(), label.clone(), false, spec.output.clone());
@@ -214,7 +216,7 @@ impl Instance {
         };
         if !children.register(key, kill, exited) {
             instance.stop().await;
-            return Err("the gateway is shutting down".into());
+            return Err(Failure::Crashed("the gateway is shutting down".into()));
         }
         Ok(instance)
     }
@@ -254,7 +256,7 @@ impl Instance {
             biased;
             Ok(outcome) = result => match outcome {
                 Outcome::Response(payload) => Ok(payload),
-                Outcome::Error(kind, _) => Err(Failure::Error(kind)),
+                Outcome::Error(kind) => Err(Failure::Error(kind)),
             },
             _ = exited.wait_for(Option::is_some) => Err(crashed(&self.exited)),
             _ = tokio::time::sleep_until(deadline.into()) => Err(Failure::Timeout),

@@ -4,9 +4,9 @@
 //! `{"message"}`), which the SDK turns into `GoneException` and friends. Signatures are not
 //! checked (no IAM locally).
 
-use crate::connections::Outgoing;
-use crate::socket::MAX_MESSAGE_BYTES;
-use crate::websocket::WsGateway;
+use super::connections::Outgoing;
+use super::socket::MAX_MESSAGE_BYTES;
+use super::state::WsGateway;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;

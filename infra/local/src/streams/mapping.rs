@@ -5,9 +5,12 @@
 //! Lambda's `{"Records": [...]}` event, retrying failed batches (`MaximumRetryAttempts`,
 //! `BisectBatchOnFunctionError`, `ReportBatchItemFailures`).
 
-use crate::event_sources::{StartingPosition, StreamSource};
-use crate::functions::Pool;
-use crate::{filter, stream_records};
+use super::filter;
+use super::on_failure::OnFailure;
+use super::records as stream_records;
+use super::sources::{StartingPosition, StreamSource};
+use crate::error::{Error, Result};
+use crate::lambda::Pool;
 use aws_sdk_dynamodbstreams::Client;
 use aws_sdk_dynamodbstreams::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodbstreams::error::DisplayErrorContext;
@@ -17,7 +20,7 @@ use serde_json::{Value, json};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -44,10 +47,10 @@ pub fn client(endpoint: &str) -> Client {
     let config = aws_sdk_dynamodbstreams::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .timeout_config(timeouts)
-        .region(Region::new(crate::gateway::REGION))
+        .region(Region::new(crate::aws::REGION))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("local", "local", None, None, "local-stack"))
-        .http_client(crate::http_client())
+        .http_client(crate::aws::http_client())
         .build();
     Client::from_conf(config)
 }
@@ -73,7 +76,7 @@ struct Mapping {
     pool: Arc<Pool>,
     client: Client,
     /// `<folder>/<destination>.jsonl`: the on-failure destination, one line per batch given up.
-    failures: Option<PathBuf>,
+    failures: Option<OnFailure>,
 }
 
 /// Starts the mapping: the shards' positions are taken before this returns, so nothing written
@@ -87,14 +90,14 @@ pub async fn start(
     pool: Arc<Pool>,
     fresh_table: bool,
     failures_dir: &Path,
-) -> Result<JoinHandle<()>, String> {
-    let failures = source.on_failure.as_ref().map(|name| failures_dir.join(format!("{name}.jsonl")));
-    if let (Some(path), Some(name)) = (&failures, &source.on_failure) {
+) -> Result<JoinHandle<()>> {
+    let failures = source.on_failure.as_ref().map(|name| OnFailure::new(failures_dir, name));
+    if let (Some(destination), Some(name)) = (&failures, &source.on_failure) {
         println!(
             "{}.{}: batches given up on go to the on-failure destination {name}: {}",
             source.function,
             source.event,
-            path.display()
+            destination.path().display()
         );
     }
     let mapping = Arc::new(Mapping { source, stream_arn, hash_key, pool, client, failures });
@@ -116,7 +119,7 @@ impl Mapping {
         format!("{}.{}", self.source.function, self.source.event)
     }
 
-    async fn shards(&self) -> Result<Vec<String>, String> {
+    async fn shards(&self) -> Result<Vec<String>> {
         let mut shards = Vec::new();
         let mut start: Option<String> = None;
         loop {
@@ -127,7 +130,9 @@ impl Mapping {
                 .set_exclusive_start_shard_id(start.clone())
                 .send()
                 .await
-                .map_err(|e| format!("DescribeStream {}: {}", self.stream_arn, DisplayErrorContext(e)))?;
+                .map_err(|e| {
+                    Error::DynamoDb(format!("DescribeStream {}: {}", self.stream_arn, DisplayErrorContext(e)))
+                })?;
             let description = described
                 .stream_description
                 .unwrap_or_else(|| aws_sdk_dynamodbstreams::types::StreamDescription::builder().build());
@@ -139,7 +144,7 @@ impl Mapping {
         }
     }
 
-    async fn iterator(&self, shard: &str, kind: ShardIteratorType, after: Option<&str>) -> Result<String, String> {
+    async fn iterator(&self, shard: &str, kind: ShardIteratorType, after: Option<&str>) -> Result<String> {
         self.client
             .get_shard_iterator()
             .stream_arn(&self.stream_arn)
@@ -148,13 +153,13 @@ impl Mapping {
             .set_sequence_number(after.map(str::to_string))
             .send()
             .await
-            .map_err(|e| format!("GetShardIterator: {}", DisplayErrorContext(e)))?
+            .map_err(|e| Error::DynamoDb(format!("GetShardIterator: {}", DisplayErrorContext(e))))?
             .shard_iterator
-            .ok_or_else(|| "GetShardIterator returned no iterator".into())
+            .ok_or_else(|| Error::DynamoDb("GetShardIterator returned no iterator".into()))
     }
 
     /// The records after `position` (moving it on); `true` when the shard is closed and done.
-    async fn read(&self, shard: &str, position: &mut Position) -> Result<(Vec<Value>, bool), String> {
+    async fn read(&self, shard: &str, position: &mut Position) -> Result<(Vec<Value>, bool)> {
         let iterator = match position {
             Position::Iterator(iterator) => iterator.clone(),
             Position::TrimHorizon => self.iterator(shard, ShardIteratorType::TrimHorizon, None).await?,
@@ -167,7 +172,7 @@ impl Mapping {
             .limit(1000)
             .send()
             .await
-            .map_err(|e| format!("GetRecords: {}", DisplayErrorContext(e)))?;
+            .map_err(|e| Error::DynamoDb(format!("GetRecords: {}", DisplayErrorContext(e))))?;
         let records: Vec<Value> =
             read.records.unwrap_or_default().iter().map(|r| stream_records::to_lambda(r, &self.stream_arn)).collect();
         if let Some(last) = records.last() {
@@ -181,7 +186,7 @@ impl Mapping {
     async fn poll(self: Arc<Self>, mut shards: HashMap<String, Position>) {
         let mut lanes: HashMap<(String, usize), mpsc::UnboundedSender<Value>> = HashMap::new();
         let mut described = Instant::now();
-        let mut last_error: Option<String> = None;
+        let mut last_error: Option<Error> = None;
         // Closed shards stay listed for a day: never read them again.
         let mut done: HashSet<String> = HashSet::new();
         loop {
@@ -335,45 +340,10 @@ impl Mapping {
         }
     }
 
-    /// Records a batch given up on in the on-failure destination, as Lambda sends it to SQS:
-    /// what was invoked, why it stopped, and where in the stream the records are (not the
-    /// records themselves: they stay in the stream for 24 hours).
+    /// Records a batch given up on in the on-failure destination, if the mapping has one.
     fn give_up(&self, records: &[Value], condition: &str, invocations: u32) {
-        let (Some(path), Some(first), Some(last)) = (&self.failures, records.first(), records.last()) else { return };
-        let arrival = |r: &Value| {
-            let at = r["dynamodb"]["ApproximateCreationDateTime"].as_i64().unwrap_or_default();
-            chrono::DateTime::from_timestamp(at, 0)
-                .unwrap_or_default()
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-        };
-        let message = json!({
-            "requestContext": {
-                "requestId": uuid::Uuid::new_v4().to_string(),
-                "functionArn": self.pool.spec().arn,
-                "condition": condition,
-                "approximateInvokeCount": invocations,
-            },
-            "version": "1.0",
-            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "DDBStreamBatchInfo": {
-                "startSequenceNumber": stream_records::sequence_number(first),
-                "endSequenceNumber": stream_records::sequence_number(last),
-                "approximateArrivalOfFirstRecord": arrival(first),
-                "approximateArrivalOfLastRecord": arrival(last),
-                "batchSize": records.len(),
-                "streamArn": self.stream_arn,
-            },
-        });
-        let written = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .and_then(|mut file| std::io::Write::write_all(&mut file, format!("{message}\n").as_bytes()));
-        match written {
-            Ok(()) => {
-                println!("{}: {} record(s) → on-failure destination {}", self.name(), records.len(), path.display())
-            }
-            Err(e) => println!("{}: could not record the batch given up on in {}: {e}", self.name(), path.display()),
+        if let Some(destination) = &self.failures {
+            destination.record(&self.name(), &self.pool.spec().arn, &self.stream_arn, records, condition, invocations);
         }
     }
 

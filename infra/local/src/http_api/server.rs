@@ -1,10 +1,10 @@
 //! The HTTP API: route selection, the payload 2.0 event, the invocation and the response,
 //! with API Gateway's limits. Failures the functions never see get the contract's envelope.
 
-use crate::functions::{Failure, Pool};
-use crate::routes::RouteTable;
+use super::routes::RouteTable;
+use super::{cors, event};
+use crate::lambda::{Failure, Pool};
 use crate::template::Cors;
-use crate::{cors, event};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -41,19 +41,6 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>) {
             let service = service_fn(move |req| {
                 let gateway = gateway.clone();
                 async move { Ok::<_, Infallible>(gateway.handle(req, peer, port).await) }
-            });
-            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-        });
-    }
-}
-
-/// The WebSocket port of a template without a WebSocket API: every request gets a 404 envelope.
-pub async fn serve_websocket_placeholder(listener: TcpListener) {
-    while let Ok((stream, _)) = listener.accept().await {
-        tokio::spawn(async move {
-            let service = service_fn(|req: Request<Incoming>| async move {
-                println!("WS {} {} 404 0 ms (the template has no WebSocket API)", req.method(), req.uri().path());
-                Ok::<_, Infallible>(envelope(StatusCode::NOT_FOUND, "the template has no WebSocket API"))
             });
             let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
         });
@@ -116,7 +103,7 @@ impl Gateway {
         let name = pool.spec().binary.clone();
         let request_id = event::request_id();
         let event = event::build(&event::Request {
-            method: parts.method.as_str(),
+            method: &parts.method,
             raw_path: parts.uri.path(),
             raw_query: parts.uri.query().unwrap_or_default(),
             headers: &parts.headers,
@@ -128,7 +115,7 @@ impl Gateway {
             request_id: &request_id,
             time: chrono::Utc::now(),
         });
-        let event = Bytes::from(serde_json::to_vec(&event).expect("an event serializes"));
+        let event = Bytes::from(event::to_json(&event));
         if event.len() > MAX_EVENT_BYTES {
             return (
                 envelope(StatusCode::PAYLOAD_TOO_LARGE, "request body is too large"),
