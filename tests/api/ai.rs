@@ -40,14 +40,9 @@ impl World {
             .await;
         let conversation = assert_ok(&created, 201)["conversation_id"].as_str().unwrap().to_string();
         let connection = format!("ai{}=", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        let item = env.app.store.conversation(ConversationId::parse(&conversation).unwrap()).await.unwrap().unwrap();
         env.app
             .store
-            .open_connection(
-                &ConnectionId::parse(connection.clone()).unwrap(),
-                UserId::parse(&user.id).unwrap(),
-                Some(&item),
-            )
+            .open_connection(&ConnectionId::parse(connection.clone()).unwrap(), UserId::parse(&user.id).unwrap())
             .await
             .unwrap();
         Self { env, gateway, user, conversation, connection }

@@ -402,14 +402,9 @@ async fn an_ai_reply_cut_mid_stream_ends_stored_and_pushed_once_or_with_the_503_
         .await;
     let conversation = assert_ok(&created, 201)["conversation_id"].as_str().unwrap().to_string();
     let connection = new_connection_id();
-    let item = env.app.store.conversation(ConversationId::parse(&conversation).unwrap()).await.unwrap().unwrap();
     env.app
         .store
-        .open_connection(
-            &ConnectionId::parse(connection.clone()).unwrap(),
-            UserId::parse(&user.id).unwrap(),
-            Some(&item),
-        )
+        .open_connection(&ConnectionId::parse(connection.clone()).unwrap(), UserId::parse(&user.id).unwrap())
         .await
         .unwrap();
     let sent = env.send(&user, &conversation, "tell me a story").await;

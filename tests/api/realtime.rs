@@ -157,12 +157,28 @@ fn key(pk: String, sk: String) -> (String, String) {
     (pk, sk)
 }
 
-/// The two items registering a connection on a conversation: subscriber and its mirror.
-fn registration_keys(connection: &str, conversation: &str) -> [(String, String); 2] {
-    [
-        key(format!("CONV#{conversation}"), format!("CONN#{connection}")),
-        key(format!("CONN#{connection}"), format!("SUB#{conversation}")),
-    ]
+/// The item listing a user's open connections, which every fan-out to the user reads.
+fn connections_key(user: &User) -> (String, String) {
+    key(format!("USER#{}", user.id), "CONNECTIONS".into())
+}
+
+/// The ids in a user's connections item (a set: in no particular order).
+fn connection_ids(snapshot: &Snapshot, user: &User) -> BTreeSet<String> {
+    let item = snapshot.get(&connections_key(user));
+    let ids = item.and_then(|i| i["connection_ids"].as_array()).cloned().unwrap_or_default();
+    ids.iter().map(|id| id.as_str().expect("ids are strings").to_string()).collect()
+}
+
+/// Asserts the user's connections item holds exactly `ids`.
+#[track_caller]
+fn assert_connections(snapshot: &Snapshot, user: &User, ids: &[&str]) {
+    let item = &snapshot[&connections_key(user)];
+    assert_eq!(
+        (item["entity_type"].as_str(), item["user_id"].as_str()),
+        (Some("user_connections"), Some(user.id.as_str())),
+        "{item}"
+    );
+    assert_eq!(connection_ids(snapshot, user), ids.iter().map(|id| id.to_string()).collect());
 }
 
 fn connection_key(connection: &str) -> (String, String) {
@@ -230,7 +246,7 @@ async fn send_with_client_id(env: &TestEnv, user: &User, conversation: &str, tex
 // ---- $connect ----
 
 #[tokio::test]
-async fn connect_stores_the_connection_and_nothing_else() {
+async fn connect_stores_the_connection_in_its_owners_connections() {
     let (env, gateway) = TestEnv::with_realtime().await;
     let alice = env.register("alice").await;
     let connection = new_connection_id();
@@ -239,7 +255,8 @@ async fn connect_stores_the_connection_and_nothing_else() {
     assert_eq!((reply.status, &reply.body), (200, &Value::Null));
 
     let after = env.snapshot().await;
-    assert_eq!(added(&before, &after), BTreeSet::from([connection_key(&connection)]));
+    assert_eq!(added(&before, &after), BTreeSet::from([connection_key(&connection), connections_key(&alice)]));
+    assert_connections(&after, &alice, &[&connection]);
     let item = &after[&connection_key(&connection)];
     let expires = assert_ttl(item);
     let connected_at = assert_timestamp(&item["connected_at"]);
@@ -260,7 +277,7 @@ async fn connect_stores_the_connection_and_nothing_else() {
 }
 
 #[tokio::test]
-async fn connect_with_a_conversation_registers_it_at_once() {
+async fn connect_with_a_conversation_checks_it_and_stores_the_same() {
     let (env, gateway) = TestEnv::with_realtime().await;
     let (alice, bob) = (env.register("alice").await, env.register("bob").await);
     let conversation = env.direct_conversation(&alice, &bob).await;
@@ -271,23 +288,12 @@ async fn connect_with_a_conversation_registers_it_at_once() {
     assert_eq!((reply.status, &reply.body), (200, &Value::Null));
 
     let after = env.snapshot().await;
-    let [subscriber, mirror] = registration_keys(&connection, &conversation);
-    assert_eq!(
-        added(&before, &after),
-        BTreeSet::from([connection_key(&connection), subscriber.clone(), mirror.clone()])
-    );
-    let expires = assert_ttl(&after[&connection_key(&connection)]);
-    assert_eq!(
-        after[&subscriber],
-        json!({"PK": subscriber.0, "SK": subscriber.1, "entity_type": "subscriber", "connection_id": connection, "user_id": alice.id, "expires_at": expires})
-    );
-    assert_eq!(
-        after[&mirror],
-        json!({"PK": mirror.0, "SK": mirror.1, "entity_type": "subscription", "conversation_id": conversation, "expires_at": expires})
-    );
+    assert_eq!(added(&before, &after), BTreeSet::from([connection_key(&connection), connections_key(&alice)]));
+    assert_connections(&after, &alice, &[&connection]);
+    assert_ttl(&after[&connection_key(&connection)]);
     assert!(gateway.posts().is_empty());
 
-    // Registered: bob's message reaches the connection.
+    // Bob's message reaches the connection.
     let sent = env.send(&bob, &conversation, "hi alice").await;
     let body = assert_ok(&sent, 200);
     let frame = message_frame(
@@ -298,6 +304,40 @@ async fn connect_with_a_conversation_registers_it_at_once() {
         body["timestamp"].as_str().unwrap(),
     );
     assert_pushed(&gateway, &[&connection], &frame);
+}
+
+/// Second edition, "Real-time delivery": a socket gets every conversation of its user's from
+/// its `$connect` on, including one started after it opened, with nothing registered.
+#[tokio::test]
+async fn a_socket_gets_a_conversation_started_after_it_opened() {
+    let (env, gateway) = TestEnv::with_realtime().await;
+    let (alice, bob) = (env.register("alice").await, env.register("bob").await);
+    let alice_conn = open(&env, &alice, None).await;
+    let conversation = env.direct_conversation(&bob, &alice).await;
+    let sent = env.send(&bob, &conversation, "did you get this?").await;
+    let body = assert_ok(&sent, 200);
+    let frame = message_frame(
+        &conversation,
+        body["message_id"].as_str().unwrap(),
+        &bob.id,
+        "did you get this?",
+        body["timestamp"].as_str().unwrap(),
+    );
+    assert_pushed(&gateway, &[&alice_conn], &frame);
+
+    // Subscribing on top changes nothing: the frame still arrives once.
+    subscribe(&env, &alice_conn, &conversation).await;
+    subscribe(&env, &alice_conn, &conversation).await;
+    let sent = env.send(&bob, &conversation, "once?").await;
+    let body = assert_ok(&sent, 200);
+    let frame = message_frame(
+        &conversation,
+        body["message_id"].as_str().unwrap(),
+        &bob.id,
+        "once?",
+        body["timestamp"].as_str().unwrap(),
+    );
+    assert_pushed(&gateway, &[&alice_conn], &frame);
 }
 
 #[tokio::test]
@@ -350,7 +390,7 @@ async fn connect_refusals_store_nothing() {
 // ---- $disconnect ----
 
 #[tokio::test]
-async fn disconnect_removes_the_connection_and_its_registrations() {
+async fn disconnect_removes_the_connection_and_nothing_else() {
     let (env, gateway) = TestEnv::with_realtime().await;
     let (alice, bob, carol) = (env.register("alice").await, env.register("bob").await, env.register("carol").await);
     let first = env.direct_conversation(&alice, &bob).await;
@@ -361,9 +401,9 @@ async fn disconnect_removes_the_connection_and_its_registrations() {
 
     let leaving = open(&env, &alice, Some(&first)).await;
     subscribe(&env, &leaving, &second).await;
-    let [s1, m1] = registration_keys(&leaving, &first);
-    let [s2, m2] = registration_keys(&leaving, &second);
-    assert_eq!(added(&before, &env.snapshot().await), BTreeSet::from([connection_key(&leaving), s1, m1, s2, m2]));
+    let open_now = env.snapshot().await;
+    assert!(open_now.contains_key(&connection_key(&leaving)));
+    assert_connections(&open_now, &alice, &[&other, &leaving]);
 
     let reply = ws(&env, Ws::Disconnect, "valid", &[("connection_id", &leaving)]).await;
     assert_eq!((reply.status, &reply.body), (200, &Value::Null));
@@ -408,30 +448,18 @@ async fn whoami_names_the_connection_and_its_user() {
 }
 
 #[tokio::test]
-async fn subscribe_registers_the_connection() {
+async fn subscribe_checks_access_and_stores_nothing() {
     let (env, gateway) = TestEnv::with_realtime().await;
     let (alice, bob) = (env.register("alice").await, env.register("bob").await);
     let conversation = env.direct_conversation(&alice, &bob).await;
     let connection = open(&env, &alice, None).await;
     let before = env.snapshot().await;
 
+    // The connection gets the conversation already: subscribing answers as before, and twice
+    // is as harmless as once.
     subscribe(&env, &connection, &conversation).await;
-    let after = env.snapshot().await;
-    let [subscriber, mirror] = registration_keys(&connection, &conversation);
-    assert_eq!(added(&before, &after), BTreeSet::from([subscriber.clone(), mirror.clone()]));
-    let expires = before[&connection_key(&connection)]["expires_at"].as_i64().unwrap();
-    assert_eq!(
-        after[&subscriber],
-        json!({"PK": subscriber.0, "SK": subscriber.1, "entity_type": "subscriber", "connection_id": connection, "user_id": alice.id, "expires_at": expires})
-    );
-    assert_eq!(
-        after[&mirror],
-        json!({"PK": mirror.0, "SK": mirror.1, "entity_type": "subscription", "conversation_id": conversation, "expires_at": expires})
-    );
-
-    // Subscribing twice is harmless: same answer, same items.
     subscribe(&env, &connection, &conversation).await;
-    assert!(env.snapshot().await == after);
+    assert!(env.snapshot().await == before);
     assert!(gateway.posts().is_empty());
 }
 
@@ -459,7 +487,7 @@ async fn subscribe_refusals_store_nothing() {
 }
 
 #[tokio::test]
-async fn send_message_acks_stores_and_pushes_to_every_registered_connection() {
+async fn send_message_acks_stores_and_pushes_to_every_connection_of_every_member() {
     let (env, gateway) = TestEnv::with_realtime().await;
     let (alice, bob, carol) = (env.register("alice").await, env.register("bob").await, env.register("carol").await);
     let conversation = env.direct_conversation(&alice, &bob).await;
@@ -468,7 +496,7 @@ async fn send_message_acks_stores_and_pushes_to_every_registered_connection() {
     let alice_other = open(&env, &alice, None).await;
     subscribe(&env, &alice_other, &conversation).await;
     let bob_conn = open(&env, &bob, Some(&conversation)).await;
-    // Open but registered elsewhere or nowhere: they get nothing.
+    // A member's sockets get it however they were opened; a non-member's get nothing.
     let alice_idle = open(&env, &alice, None).await;
     let carol_conn = open(&env, &carol, Some(&elsewhere)).await;
     let alice_elsewhere = open(&env, &alice, Some(&elsewhere)).await;
@@ -490,10 +518,8 @@ async fn send_message_acks_stores_and_pushes_to_every_registered_connection() {
     );
 
     let frame = message_frame(&conversation, &message_id, &alice.id, "Hello over the socket", &timestamp);
-    assert_pushed(&gateway, &[&sender, &alice_other, &bob_conn], &frame);
-    for idle in [&alice_idle, &carol_conn, &alice_elsewhere] {
-        assert!(gateway.frames_to(idle).is_empty());
-    }
+    assert!(gateway.frames_to(&carol_conn).is_empty());
+    assert_pushed(&gateway, &[&sender, &alice_other, &bob_conn, &alice_idle, &alice_elsewhere], &frame);
 
     // Stored exactly like POST /api/messages stores it, and the conversation moved on.
     let stored = json!([{"message_id": message_id, "sender_id": alice.id, "message": "Hello over the socket", "timestamp": timestamp}]);
@@ -564,10 +590,11 @@ async fn typing_reaches_only_the_other_participants() {
         ws(&env, Ws::Default, "typing", &[("connection_id", &typist), ("conversation_id", &conversation)]).await;
     assert_eq!((reply.status, &reply.body), (200, &Value::Null));
     let frame = json!({"type": "typing", "conversation_id": conversation, "user_id": alice.id});
-    assert_pushed(&gateway, &[&bob_phone, &bob_laptop], &frame);
-    for quiet in [&typist, &alice_other, &bob_elsewhere, &carol_conn] {
+    for quiet in [&typist, &alice_other, &carol_conn] {
         assert!(gateway.frames_to(quiet).is_empty());
     }
+    // Every socket of the other member, however it was opened.
+    assert_pushed(&gateway, &[&bob_phone, &bob_laptop, &bob_elsewhere], &frame);
     assert!(env.snapshot().await == before, "typing stored something");
     assert_eq!(history(&env, &alice, &conversation).await, json!([]));
 
@@ -609,7 +636,7 @@ async fn bad_frames_get_a_400_error_frame_and_change_nothing() {
 // ---- fan-out of POST /api/messages ----
 
 #[tokio::test]
-async fn posted_messages_are_pushed_to_registered_connections() {
+async fn posted_messages_are_pushed_to_every_connection_of_every_member() {
     let (env, gateway) = TestEnv::with_realtime().await;
     let (alice, bob) = (env.register("alice").await, env.register("bob").await);
     let conversation = env.direct_conversation(&alice, &bob).await;
@@ -624,8 +651,7 @@ async fn posted_messages_are_pushed_to_registered_connections() {
     let timestamp = assert_timestamp(&body["timestamp"]);
     assert_eq!(body, json!({"message_id": message_id, "message": "pushed?", "timestamp": timestamp}));
     let frame = message_frame(&conversation, &message_id, &bob.id, "pushed?", &timestamp);
-    assert_pushed(&gateway, &[&alice_conn, &bob_conn], &frame);
-    assert!(gateway.frames_to(&bob_idle).is_empty());
+    assert_pushed(&gateway, &[&alice_conn, &bob_conn, &bob_idle], &frame);
 
     // A second message: each connection gets exactly the new frame, in order of sending.
     let sent = env.send(&alice, &conversation, "yes").await;
@@ -637,7 +663,7 @@ async fn posted_messages_are_pushed_to_registered_connections() {
         "yes",
         body["timestamp"].as_str().unwrap(),
     );
-    assert_pushed(&gateway, &[&alice_conn, &bob_conn], &frame);
+    assert_pushed(&gateway, &[&alice_conn, &bob_conn, &bob_idle], &frame);
 }
 
 #[tokio::test]
@@ -678,6 +704,7 @@ async fn gone_connections_are_unregistered_and_the_others_keep_receiving() {
         after.keys().all(|(pk, sk)| !pk.contains(&dead) && !sk.contains(&dead)),
         "items of the gone connection remain"
     );
+    assert_connections(&after, &alice, &[&live]);
     for (k, v) in before.iter().filter(|((pk, sk), _)| pk.starts_with("CONN#") || sk.starts_with("CONN#")) {
         assert_eq!(after.get(k), Some(v), "a live connection's item changed");
     }
@@ -789,7 +816,7 @@ async fn fifty_registered_connections_all_receive_one_message() {
 // ---- POST /api/conversations/{id}/connect ----
 
 #[tokio::test]
-async fn the_connect_route_registers_a_connection() {
+async fn the_connect_route_checks_a_connection_and_stores_nothing() {
     let (env, gateway) = TestEnv::with_realtime().await;
     let (alice, bob) = (env.register("alice").await, env.register("bob").await);
     let conversation = env.direct_conversation(&alice, &bob).await;
@@ -799,14 +826,12 @@ async fn the_connect_route_registers_a_connection() {
 
     let reply = env.replay(ConversationsConnect, "valid", &vars).await;
     assert_eq!(assert_ok(&reply, 200), &json!({"status": "WebSocket connected", "conversation_id": conversation}));
-    let after = env.snapshot().await;
-    let [subscriber, mirror] = registration_keys(&connection, &conversation);
-    assert_eq!(added(&before, &after), BTreeSet::from([subscriber, mirror]));
+    assert!(env.snapshot().await == before);
 
     // Twice is harmless: same answer, same items.
     let again = env.replay(ConversationsConnect, "valid", &vars).await;
     assert_eq!(assert_ok(&again, 200), &reply.body);
-    assert!(env.snapshot().await == after);
+    assert!(env.snapshot().await == before);
     assert!(gateway.posts().is_empty());
 
     let sent = env.send(&bob, &conversation, "via the connect route").await;
@@ -880,6 +905,7 @@ async fn the_connect_route_refusals_store_nothing() {
         .send()
         .await
         .expect("expire the connection");
+    gateway.mark_gone(&expired);
     let vars = with_token(&alice.token, &[("conversation_id", conv), ("connection_id", &expired)]);
     assert_eq!(env.refused(404, env.replay(ConversationsConnect, "valid", &vars)).await, "connection not found");
     assert!(gateway.posts().is_empty());
@@ -902,7 +928,10 @@ async fn the_connect_route_refusals_store_nothing() {
         "alice only",
         body["timestamp"].as_str().unwrap(),
     );
-    assert_pushed(&gateway, &[&alice_conn], &frame);
+    // The members' sockets (not carol's); the expired one is gone on the gateway, as on AWS.
+    assert!(gateway.frames_to(&carol_conn).is_empty());
+    assert_eq!(gateway.frames_to(&alice_conn), [frame.clone()]);
+    assert_eq!(gateway.frames_to(&bob_conn), [frame]);
 }
 
 // ---- the fixtures themselves ----

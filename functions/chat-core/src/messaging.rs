@@ -1,9 +1,10 @@
 //! The actions shared by the HTTP routes and the WebSocket actions: sending a message and
-//! registering a connection on a conversation.
+//! checking what a connection may do on a conversation.
 
 use crate::domain::{ClientMessageId, ConnectionId, ConversationId, MessageId, MessageText, UserId};
 use crate::realtime::{FanOut, Realtime, frames};
-use crate::store::items::{ConnectionItem, ConversationItem, SubscriberItem};
+use crate::store::connections::Listener;
+use crate::store::items::{ConnectionItem, ConversationItem};
 use crate::store::messages::{DELIVERY_LEASE_MS, Posted, Replay, now_ms};
 use crate::views::MessageView;
 use crate::{ApiError, ApiResult, App};
@@ -77,7 +78,7 @@ pub async fn send_in(
     };
     let listing = async {
         let realtime = app.realtime.as_ref()?;
-        let subscribers = app.store.subscribers(id).await;
+        let subscribers = app.store.listeners(conversation.members()).await;
         Some((realtime, subscribers, started.elapsed()))
     };
     let ((posted, stored_in), listed) = tokio::join!(store, listing);
@@ -99,7 +100,7 @@ pub async fn send_in(
                 fan_out
             });
         }
-        Some((_, Err(err), _)) => tracing::warn!(conversation_id = %id, error = %err, "could not list subscribers"),
+        Some((_, Err(err), _)) => tracing::warn!(conversation_id = %id, error = %err, "could not list connections"),
         None => {}
     }
     if let (Some(client), Some(_)) = (client_message_id, &timings.fan_out) {
@@ -133,10 +134,10 @@ async fn redeliver(
         if wait <= 0 {
             match app.store.take_delivery(id, sender, client).await {
                 Ok(true) => {
-                    let subscribers = match app.store.subscribers(id).await {
+                    let subscribers = match app.store.listeners(conversation.members()).await {
                         Ok(subscribers) => subscribers,
                         Err(err) => {
-                            return tracing::warn!(conversation_id = %id, error = %err, "could not list subscribers");
+                            return tracing::warn!(conversation_id = %id, error = %err, "could not list connections");
                         }
                     };
                     if push_message(app, realtime, id, subscribers, view).await.is_some()
@@ -166,13 +167,13 @@ async fn redeliver(
 /// How often a waiting retry looks again whether the message was delivered.
 const REDELIVERY_POLL_MS: u64 = 200;
 
-/// Pushes a stored message to `subscribers` as a `message` frame (also the AI agent's replies).
+/// Pushes a stored message to the connections listed as a `message` frame (also the AI agent's replies).
 /// Delivery problems are logged, never returned.
 pub async fn push_message(
     app: &App,
     realtime: &Realtime,
     conversation_id: ConversationId,
-    subscribers: Vec<SubscriberItem>,
+    subscribers: Vec<Listener>,
     message: &MessageView,
 ) -> Option<FanOut> {
     let frame = frames::message(conversation_id, message);
@@ -185,9 +186,11 @@ pub async fn push_message(
     }
 }
 
-/// Registers an open connection on a conversation its owner takes part in. With `caller`
-/// (the HTTP connect route) the connection must be the caller's; without it (the socket's own
-/// `subscribe` action) the connection's owner is the caller. An unknown connection is a 404 here.
+/// The connect route and the `subscribe` action: a connection already gets every conversation
+/// of its user's (per-user delivery), so this only checks, as before, that it may: the
+/// conversation is its owner's, and with `caller` (the HTTP connect route) the connection is the
+/// caller's; without it (the socket's own action) the connection's owner is the caller. An
+/// unknown connection is a 404 here. Nothing is written.
 pub async fn subscribe(
     app: &App,
     caller: Option<UserId>,
@@ -195,8 +198,7 @@ pub async fn subscribe(
     conversation_id: ConversationId,
 ) -> ApiResult<()> {
     let unknown = || ApiError::not_found("connection not found");
-    let (connection, _) = access(app, caller, connection_id, conversation_id, unknown).await?;
-    Ok(app.store.subscribe(&connection, conversation_id).await?)
+    access(app, caller, connection_id, conversation_id, unknown).await.map(|_| ())
 }
 
 /// The one access check for acting on a conversation through a connection, after reading both

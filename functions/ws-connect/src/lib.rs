@@ -1,6 +1,7 @@
 //! WebSocket `$connect`: the handshake. `?token=<JWT>` authenticates it (browsers cannot set
-//! headers); `&conversation_id=` optionally registers the connection there at once. A non-200
-//! answer makes API Gateway refuse the handshake with that status.
+//! headers); the connection then gets every frame of every conversation of its user's. The
+//! optional `&conversation_id=` is checked (the handshake fails without access to it), as the
+//! first edition did. A non-200 answer makes API Gateway refuse the handshake with that status.
 
 use aws_lambda_events::apigw::ApiGatewayProxyResponse;
 use chat_core::domain::ConversationId;
@@ -16,14 +17,11 @@ async fn connect(app: &App, event: &WsEvent) -> ApiResult<Option<Value>> {
     let connection_id = ws::connection_id(event)?;
     let token = ws::query(event, "token").ok_or(ApiError::Unauthorized("missing token"))?;
     let user = app.tokens()?.verify(token)?;
-    let conversation = match ws::query(event, "conversation_id") {
-        None => None,
-        Some(raw) => {
-            let id = ConversationId::parse(raw).map_err(|m| ApiError::bad_request(format!("conversation_id: {m}")))?;
-            Some(app.store.conversation_for(id, user).await?)
-        }
-    };
+    if let Some(raw) = ws::query(event, "conversation_id") {
+        let id = ConversationId::parse(raw).map_err(|m| ApiError::bad_request(format!("conversation_id: {m}")))?;
+        app.store.conversation_for(id, user).await?;
+    }
     // No frame may be posted from here: the socket is not open until this returns.
-    app.store.open_connection(&connection_id, user, conversation.as_ref()).await?;
+    app.store.open_connection(&connection_id, user).await?;
     Ok(None)
 }

@@ -36,11 +36,12 @@ async fn dispatch(app: &App, event: &WsEvent) -> ApiResult<Option<Value>> {
             Ok(Some(serde_json::to_value(ack).map_err(ApiError::internal)?))
         }
         ClientFrame::Typing(OnConversation { conversation_id }) => {
-            let (connection, _) = messaging::access(app, None, &connection_id, conversation_id, unregistered).await?;
+            let (connection, conversation) =
+                messaging::access(app, None, &connection_id, conversation_id, unregistered).await?;
             let user = connection.user_id;
             if let Some(realtime) = &app.realtime {
                 realtime
-                    .broadcast(&app.store, conversation_id, &frames::typing(conversation_id, user), Some(user))
+                    .broadcast(&app.store, &conversation, &frames::typing(conversation_id, user), Some(user))
                     .await?;
             }
             Ok(None)

@@ -12,6 +12,6 @@ pub async fn handler(app: &App, event: WsEvent) -> ApiGatewayProxyResponse {
 
 async fn disconnect(app: &App, event: &WsEvent) -> ApiResult<Option<Value>> {
     let connection_id = ws::connection_id(event)?;
-    app.store.close_connection(&connection_id).await?;
+    app.store.close_connection(&connection_id, None).await?;
     Ok(None)
 }

@@ -7,7 +7,7 @@ use super::{AiConfig, Model, ModelError, ModelRequest};
 use crate::domain::AGENT_ID;
 use crate::domain::{ConversationId, MessageId, MessageText, UserId};
 use crate::realtime::frames;
-use crate::store::items::SubscriberItem;
+use crate::store::connections::Listener;
 use crate::store::items::{ConversationItem, MessageItem};
 use crate::store::messages::HistoryPage;
 use crate::store::messages::{Replay, now_ms};
@@ -127,7 +127,7 @@ async fn answer_claimed(
     };
     history.push(message.view());
     let request = ModelRequest::from_history(agent.config.system_prompt.clone(), &history);
-    let subscribers = subscribers(app, id).await;
+    let subscribers = listeners(app, conversation.members()).await;
 
     let text = match generate(app, agent, &request, id, message.message_id, &subscribers, deadline).await {
         Ok(text) => text,
@@ -160,7 +160,9 @@ async fn answer_claimed(
     };
     if let Some(realtime) = &app.realtime {
         // Listed again: the user may have (re)connected while the model was answering.
-        let pushed = messaging::push_message(app, realtime, id, subscribers_now(app, id).await, &reply.view()).await;
+        let pushed =
+            messaging::push_message(app, realtime, id, listeners_now(app, conversation.members()).await, &reply.view())
+                .await;
         if pushed.is_some()
             && let Err(err) = app.store.mark_reply_delivered(id, message.message_id).await
         {
@@ -197,7 +199,7 @@ async fn deliver_stored(
                             return tracing::warn!(conversation_id = %id, error = %err, "could not read the reply");
                         }
                     };
-                    let subscribers = subscribers_now(app, id).await;
+                    let subscribers = listeners_now(app, conversation.members()).await;
                     if messaging::push_message(app, realtime, id, subscribers, &reply.view()).await.is_some()
                         && let Err(err) = app.store.mark_reply_delivered(id, reply_to).await
                     {
@@ -234,7 +236,7 @@ async fn generate(
     request: &ModelRequest,
     conversation: ConversationId,
     reply_to: MessageId,
-    subscribers: &[SubscriberItem],
+    subscribers: &[Listener],
     deadline: SystemTime,
 ) -> Result<MessageText, ModelError> {
     let mut shown = false;
@@ -290,7 +292,7 @@ async fn push_deltas(
     app: &App,
     conversation: ConversationId,
     reply_to: MessageId,
-    subscribers: &[SubscriberItem],
+    subscribers: &[Listener],
     mut deltas: mpsc::UnboundedReceiver<String>,
 ) -> bool {
     let mut pushed = false;
@@ -311,7 +313,7 @@ async fn push_deltas(
 /// Tells the author's sockets on this conversation that no reply is coming.
 async fn notify_failure(app: &App, conversation: ConversationId, reply_to: MessageId, user: UserId) {
     if app.realtime.is_some() {
-        notify(app, conversation, reply_to, user, subscribers_now(app, conversation).await).await;
+        notify(app, conversation, reply_to, user, listeners_now(app, [user]).await).await;
     }
 }
 
@@ -321,10 +323,10 @@ async fn notify(
     conversation: ConversationId,
     reply_to: MessageId,
     user: UserId,
-    subscribers: Vec<SubscriberItem>,
+    subscribers: Vec<Listener>,
 ) {
     let Some(realtime) = &app.realtime else { return };
-    let mine: Vec<SubscriberItem> = subscribers.into_iter().filter(|s| s.user_id == user).collect();
+    let mine: Vec<Listener> = subscribers.into_iter().filter(|s| s.user_id == user).collect();
     if mine.is_empty() {
         return;
     }
@@ -345,18 +347,19 @@ pub fn unavailable_frame(conversation: ConversationId, reply_to: MessageId) -> V
     frame
 }
 
-/// The conversation's sockets, for the deltas; none without a WebSocket endpoint or when the
-/// list cannot be read (deltas are a nicety, the stored reply is what counts).
-async fn subscribers(app: &App, conversation: ConversationId) -> Vec<SubscriberItem> {
+/// The sockets of `users` (the conversation's members), for the deltas; none without a
+/// WebSocket endpoint or when they cannot be read (deltas are a nicety, the stored reply is
+/// what counts).
+async fn listeners(app: &App, users: impl IntoIterator<Item = UserId>) -> Vec<Listener> {
     if app.realtime.is_none() {
         return Vec::new();
     }
-    subscribers_now(app, conversation).await
+    listeners_now(app, users).await
 }
 
-async fn subscribers_now(app: &App, conversation: ConversationId) -> Vec<SubscriberItem> {
-    app.store.subscribers(conversation).await.unwrap_or_else(|err| {
-        tracing::warn!(conversation_id = %conversation, error = %err, "could not list subscribers");
+async fn listeners_now(app: &App, users: impl IntoIterator<Item = UserId>) -> Vec<Listener> {
+    app.store.listeners(users).await.unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "could not list connections");
         Vec::new()
     })
 }

@@ -5,7 +5,8 @@ pub mod frames;
 use crate::domain::{ConnectionId, ConversationId, UserId};
 use crate::error::ApiError;
 use crate::store::Store;
-use crate::store::items::SubscriberItem;
+use crate::store::connections::Listener;
+use crate::store::items::ConversationItem;
 use aws_sdk_apigatewaymanagement::Client;
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
@@ -63,43 +64,44 @@ impl Realtime {
         }
     }
 
-    /// Sends `frame` to every connection registered on the conversation, except those of
-    /// `skip_user`: one Query, then the posts.
+    /// Sends `frame` to every connection of every member of the conversation, except those of
+    /// `skip_user`: their connections read (one round trip), then the posts.
     pub async fn broadcast<T: Serialize>(
         &self,
         store: &Store,
-        conversation: ConversationId,
+        conversation: &ConversationItem,
         frame: &T,
         skip_user: Option<UserId>,
     ) -> Result<FanOut, ApiError> {
         let started = Instant::now();
-        let subscribers = store.subscribers(conversation).await?;
+        let listeners = store.listeners(conversation.members()).await?;
         let list_ms = ms(started.elapsed());
-        let mut report = self.deliver(store, conversation, subscribers, frame, skip_user).await?;
+        let mut report = self.deliver(store, conversation.id(), listeners, frame, skip_user).await?;
         report.list_ms = list_ms;
         Ok(report)
     }
 
-    /// Posts `frame` to the given subscribers, at most `concurrency` at a time. Stale
-    /// connections (410) are unregistered as they are found: that one, not the sender's.
+    /// Posts `frame` to the given connections, at most `concurrency` at a time. Connections
+    /// found gone (410) are removed as they are found: that one, not the sender's.
     pub async fn deliver<T: Serialize>(
         &self,
         store: &Store,
         conversation: ConversationId,
-        subscribers: Vec<SubscriberItem>,
+        listeners: Vec<Listener>,
         frame: &T,
         skip_user: Option<UserId>,
     ) -> Result<FanOut, ApiError> {
         let payload = serde_json::to_vec(frame).map_err(ApiError::internal)?;
         let started = Instant::now();
-        let targets = subscribers.into_iter().filter(|s| Some(s.user_id) != skip_user).map(|s| s.connection_id);
+        let targets = listeners.into_iter().filter(|l| Some(l.user_id) != skip_user);
         let outcomes: Vec<PostOutcome> = futures::stream::iter(targets)
-            .map(|connection| {
+            .map(|listener| {
                 let payload = &payload;
                 async move {
-                    let outcome = self.post(&connection, payload).await;
+                    let connection = &listener.connection_id;
+                    let outcome = self.post(connection, payload).await;
                     if outcome == PostOutcome::Gone
-                        && let Err(err) = store.close_connection(&connection).await
+                        && let Err(err) = store.close_connection(connection, Some(listener.user_id)).await
                     {
                         tracing::warn!(connection_id = %connection, error = %err, "could not remove a stale connection");
                     }

@@ -1,34 +1,81 @@
-//! WebSocket connections and their conversation subscriptions.
+//! WebSocket connections, delivered to per user.
 //!
-//! A connection item (`CONN#<id>`/`CONNECTION`) says who owns the socket. Subscribing writes a
-//! subscriber item in the conversation's partition (`CONV#<cid>`/`CONN#<id>`, so fan-out is one
-//! Query) and its mirror in the connection's partition (`CONN#<id>`/`SUB#<cid>`, so disconnect
-//! finds everything to delete with one Query). All carry a TTL: `$disconnect` can be missed.
+//! A connection item (`CONN#<id>`/`CONNECTION`, with a TTL: `$disconnect` can be missed) says
+//! who owns the socket, and the owner's connections item (`USER#<uid>`/`CONNECTIONS`) holds the
+//! ids of all their open sockets in one string set, changed only by atomic `ADD`/`DELETE`. A
+//! fan-out reads the members' connections items (one BatchGetItem per 100 members, in parallel),
+//! so every socket of every member gets every frame of the conversation, from `$connect` on,
+//! with nothing to register per conversation.
+//!
+//! Versions before this one registered sockets per conversation (`CONV#<cid>`/`CONN#<id>` and
+//! `CONN#<id>`/`SUB#<cid>`): nothing reads those any more; disconnect still deletes them.
 
-use super::items::{ConnectionItem, ConversationItem, Entity, SubscriberItem, SubscriptionItem};
-use super::{
-    Item, Missing, Store, StoreError, StoreResult, Transact, entity_type, from_item, key_item, keys, s, to_item,
-};
+use super::items::{ConnectionItem, ConversationItem, Entity, SubscriptionItem, UserConnectionsItem};
+use super::{Item, Store, StoreError, StoreResult, Transact, entity_type, from_item, key_item, keys, s, to_item};
 use crate::domain::{ConnectionId, ConversationId, UserId};
-use aws_sdk_dynamodb::types::{ConditionCheck, DeleteRequest, TransactWriteItem, WriteRequest};
-
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, KeysAndAttributes, TransactWriteItem, Update, WriteRequest,
+};
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// API Gateway closes every socket after 2 hours; keep items a little longer.
 pub const CONNECTION_TTL_SECONDS: i64 = 2 * 60 * 60 + 10 * 60;
 
+/// One open socket of one user: where a fan-out posts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub user_id: UserId,
+    pub connection_id: ConnectionId,
+}
+
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+#[derive(Clone, Copy)]
+enum SetOp {
+    Add,
+    Delete,
+}
+
+/// The update that adds or removes one id in a user's connections (a string set: `ADD` and
+/// `DELETE` are atomic and idempotent, so concurrent connects and disconnects never lose one).
+struct ConnectionsChange {
+    key: Item,
+    expression: String,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl ConnectionsChange {
+    fn new(user: UserId, connection_id: &ConnectionId, op: SetOp) -> StoreResult<Self> {
+        let op = match op {
+            SetOp::Add => "ADD",
+            SetOp::Delete => "DELETE",
+        };
+        Ok(Self {
+            key: key_item(&keys::user_connections(user))?,
+            expression: format!("SET #type = :type, user_id = :user {op} connection_ids :ids"),
+            names: [("#type".to_string(), super::items::ENTITY_TYPE.to_string())].into(),
+            values: [
+                (":type".to_string(), s(UserConnectionsItem::TYPE)),
+                (":user".to_string(), s(user.to_string())),
+                (":ids".to_string(), AttributeValue::Ss(vec![connection_id.to_string()])),
+            ]
+            .into(),
+        })
+    }
+}
+
+/// BatchGetItem takes at most 100 keys.
+const BATCH_GET_KEYS: usize = 100;
+
 impl Store {
-    /// Records a new connection, optionally already subscribed to one conversation.
-    pub async fn open_connection(
-        &self,
-        connection_id: &ConnectionId,
-        user: UserId,
-        subscribe_to: Option<&ConversationItem>,
-    ) -> StoreResult<ConnectionItem> {
+    /// Records a new connection of `user`: its item, and its id in the user's connections, in
+    /// one transaction that also requires the user to exist (a validly signed token for nobody
+    /// opens nothing).
+    pub async fn open_connection(&self, connection_id: &ConnectionId, user: UserId) -> StoreResult<ConnectionItem> {
         let connection = ConnectionItem {
             key: keys::connection(connection_id),
             connection_id: connection_id.clone(),
@@ -36,16 +83,35 @@ impl Store {
             connected_at: crate::views::now_timestamp(),
             expires_at: now() + CONNECTION_TTL_SECONDS,
         };
-        // The token's user must exist: a validly signed token for nobody opens nothing.
-        let mut actions = vec![self.must_exist(&keys::user(user))?, self.put(to_item(&connection)?, None)?];
-        if let Some(conversation) = subscribe_to {
-            actions.extend(self.subscription_puts(&connection, conversation.id())?);
-        }
+        let actions = vec![
+            self.must_exist(&keys::user(user))?,
+            self.put(to_item(&connection)?, None)?,
+            self.user_connections_update(user, connection_id, SetOp::Add)?,
+        ];
         match self.transact("open connection", actions).await? {
             Transact::Committed => Ok(connection),
             Transact::ConditionFailed(failed) if failed == [0] => Err(StoreError::NoSuchUser),
             Transact::ConditionFailed(_) => Err(StoreError::internal("open connection: unexpected condition failure")),
         }
+    }
+
+    /// `ADD` or `DELETE` one id in a user's connections, inside a transaction.
+    fn user_connections_update(
+        &self,
+        user: UserId,
+        connection_id: &ConnectionId,
+        op: SetOp,
+    ) -> StoreResult<TransactWriteItem> {
+        let change = ConnectionsChange::new(user, connection_id, op)?;
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(change.key))
+            .update_expression(change.expression)
+            .set_expression_attribute_names(Some(change.names))
+            .set_expression_attribute_values(Some(change.values))
+            .build()
+            .map_err(StoreError::internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     pub async fn connection(&self, connection_id: &ConnectionId) -> StoreResult<Option<ConnectionItem>> {
@@ -70,74 +136,58 @@ impl Store {
         Ok((connection.filter(|c| c.expires_at > now()), conversation))
     }
 
-    fn subscription_puts(
-        &self,
-        connection: &ConnectionItem,
-        conversation: ConversationId,
-    ) -> StoreResult<Vec<TransactWriteItem>> {
-        let subscriber = SubscriberItem {
-            key: keys::subscriber(conversation, &connection.connection_id),
-            connection_id: connection.connection_id.clone(),
-            user_id: connection.user_id,
-            expires_at: connection.expires_at,
-        };
-        let mirror = SubscriptionItem {
-            key: keys::subscription(&connection.connection_id, conversation),
-            conversation_id: conversation,
-            expires_at: connection.expires_at,
-        };
-        Ok(vec![self.put(to_item(&subscriber)?, None)?, self.put(to_item(&mirror)?, None)?])
+    /// The open connections of `users`: their connections items, strongly consistent (a socket
+    /// gets every frame from its `$connect` on), one BatchGetItem per 100 users, in parallel.
+    pub async fn listeners(&self, users: impl IntoIterator<Item = UserId>) -> StoreResult<Vec<Listener>> {
+        let users: Vec<UserId> = users.into_iter().collect();
+        let batches = users.chunks(BATCH_GET_KEYS).map(|chunk| self.connections_of(chunk));
+        let mut listeners = Vec::new();
+        for found in futures::future::try_join_all(batches).await? {
+            for item in found {
+                listeners.extend(
+                    item.connection_ids
+                        .into_iter()
+                        .map(|connection_id| Listener { user_id: item.user_id, connection_id }),
+                );
+            }
+        }
+        Ok(listeners)
     }
 
-    /// Subscribes an open connection; a connection closed meanwhile is a 404 and writes nothing.
-    pub async fn subscribe(&self, connection: &ConnectionItem, conversation: ConversationId) -> StoreResult<()> {
-        let check = ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::connection(&connection.connection_id))?))
-            .condition_expression("attribute_exists(PK)")
+    /// One BatchGetItem (at most 100 users), asking again for keys left unprocessed.
+    async fn connections_of(&self, users: &[UserId]) -> StoreResult<Vec<UserConnectionsItem>> {
+        let keys: Vec<Item> = users.iter().map(|u| key_item(&keys::user_connections(*u))).collect::<Result<_, _>>()?;
+        let wanted = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
             .build()
             .map_err(StoreError::internal)?;
-        let mut actions = vec![TransactWriteItem::builder().condition_check(check).build()];
-        actions.extend(self.subscription_puts(connection, conversation)?);
-        match self.transact("subscribe", actions).await? {
-            Transact::Committed => Ok(()),
-            Transact::ConditionFailed(_) => Err(StoreError::NotFound(Missing::Connection)),
-        }
-    }
-
-    /// The live connections registered on a conversation: one Query (paged past 1 MB).
-    pub async fn subscribers(&self, conversation: ConversationId) -> StoreResult<Vec<SubscriberItem>> {
+        let mut request: HashMap<_, _> = [(self.table.clone(), wanted)].into();
         let mut found = Vec::new();
-        let mut start = None;
-        let now = now();
-        loop {
+        for attempt in 0..5u32 {
             let out = self
                 .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                .expression_attribute_values(":pk", s(keys::conversation_pk(conversation)))
-                .expression_attribute_values(":prefix", s(keys::SUBSCRIBER_PREFIX))
-                .set_exclusive_start_key(start)
+                .batch_get_item()
+                .set_request_items(Some(request))
                 .send()
                 .await
-                .map_err(|e| StoreError::sdk("list subscribers", e))?;
-            for item in out.items.unwrap_or_default() {
-                let subscriber: SubscriberItem = from_item(item)?;
-                if subscriber.expires_at > now {
-                    found.push(subscriber);
-                }
+                .map_err(|e| StoreError::sdk("list connections", e))?;
+            for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                found.push(from_item(item)?);
             }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(found);
+            match out.unprocessed_keys.filter(|k| !k.is_empty()) {
+                Some(rest) => request = rest,
+                None => return Ok(found),
             }
+            tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
         }
+        Err(StoreError::Unavailable("list connections: keys left unprocessed".into()))
     }
 
-    /// Removes a connection and every subscription of it. Idempotent: also used for stale
-    /// connections found while posting.
-    pub async fn close_connection(&self, connection_id: &ConnectionId) -> StoreResult<()> {
+    /// Removes a connection: its item, its id in its owner's connections, and what older
+    /// versions registered for it. Idempotent: also used for connections found gone while
+    /// posting, whose item may have expired already (`owner` then says whose it was).
+    pub async fn close_connection(&self, connection_id: &ConnectionId, owner: Option<UserId>) -> StoreResult<()> {
         let out = self
             .client
             .query()
@@ -149,6 +199,7 @@ impl Store {
             .await
             .map_err(|e| StoreError::sdk("list connection items", e))?;
         let mut doomed = vec![keys::connection(connection_id)];
+        let mut owner = owner;
         // The partition holds the connection item and its subscriptions, told apart by type;
         // an item written before types were recorded, by its sort key (else a stale one would
         // be posted to, and found gone, on every send until its TTL).
@@ -160,14 +211,31 @@ impl Store {
                     .and_then(|sk| sk.as_s().ok())
                     .is_some_and(|sk| sk.starts_with(keys::SUBSCRIPTION_PREFIX)),
             };
-            if subscription {
+            if entity_type(&item) == Some(ConnectionItem::TYPE) {
+                owner = Some(from_item::<ConnectionItem>(item)?.user_id);
+            } else if subscription {
                 let subscription: SubscriptionItem = from_item(item)?;
                 doomed.push(keys::subscription(connection_id, subscription.conversation_id));
                 doomed.push(keys::subscriber(subscription.conversation_id, connection_id));
             }
         }
         let keys: Vec<Item> = doomed.iter().map(key_item).collect::<Result<_, _>>()?;
-        self.delete_all(keys).await
+        let forget = async {
+            let Some(user) = owner else { return Ok(()) };
+            let change = ConnectionsChange::new(user, connection_id, SetOp::Delete)?;
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(change.key))
+                .update_expression(change.expression)
+                .set_expression_attribute_names(Some(change.names))
+                .set_expression_attribute_values(Some(change.values))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| StoreError::sdk("forget connection", e))
+        };
+        futures::future::try_join(self.delete_all(keys), forget).await.map(|_| ())
     }
 
     /// BatchWriteItem in chunks of 25, resending what DynamoDB leaves unprocessed.

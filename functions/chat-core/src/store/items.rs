@@ -34,7 +34,7 @@ entities! {
     MessageItem => "message",
     IdempotencyItem => "idempotency",
     ConnectionItem => "connection",
-    SubscriberItem => "subscriber",
+    UserConnectionsItem => "user_connections",
     SubscriptionItem => "subscription",
     ReplyClaimItem => "reply_claim",
 }
@@ -202,17 +202,19 @@ pub struct ConnectionItem {
     pub expires_at: i64,
 }
 
-/// "This connection listens to this conversation", in the conversation's partition.
+/// A user's open connections: every fan-out to the user reads this one item.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SubscriberItem {
+pub struct UserConnectionsItem {
     #[serde(flatten)]
     pub key: Key,
-    pub connection_id: ConnectionId,
     pub user_id: UserId,
-    pub expires_at: i64,
+    /// A string set; DynamoDB drops the attribute when its last id is deleted.
+    #[serde(default)]
+    pub connection_ids: Vec<ConnectionId>,
 }
 
-/// The mirror of a [`SubscriberItem`] in the connection's partition.
+/// What versions before per-user delivery registered per conversation, in the connection's
+/// partition (its mirror, `CONV#<cid>`/`CONN#<id>`, is found from it): only deleted now.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SubscriptionItem {
     #[serde(flatten)]

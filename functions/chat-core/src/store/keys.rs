@@ -116,13 +116,17 @@ pub fn connection_pk(connection_id: &ConnectionId) -> String {
     format!("CONN#{connection_id}")
 }
 
-/// "This connection listens to this conversation", stored in the conversation's partition so
-/// fan-out is one Query...
+/// A user's open connections (one string set), read by every fan-out to the user.
+pub fn user_connections(user: UserId) -> Key {
+    key(format!("USER#{user}"), "CONNECTIONS")
+}
+
+/// Versions before per-user delivery registered a connection on each conversation here...
 pub fn subscriber(conversation: ConversationId, connection_id: &ConnectionId) -> Key {
     key(conversation_pk(conversation), format!("{SUBSCRIBER_PREFIX}{connection_id}"))
 }
 
-/// ...and mirrored in the connection's partition so disconnect finds what to remove.
+/// ...and mirrored it in the connection's partition, where disconnect still finds and deletes both.
 pub fn subscription(connection_id: &ConnectionId, conversation: ConversationId) -> Key {
     key(connection_pk(connection_id), format!("{SUBSCRIPTION_PREFIX}{conversation}"))
 }
