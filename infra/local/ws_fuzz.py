@@ -43,7 +43,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 FRAME_LIMIT = 32_000  # API Gateway closes the socket on frames over 32 KB.
-ACTIONS = ("whoami", "subscribe", "sendMessage", "typing")
+ACTIONS = ("whoami", "subscribe", "sendMessage", "typing", "ping")
 PUSHED = ("message", "typing", "ai_delta")  # frames that may arrive at any time
 
 

@@ -178,7 +178,7 @@ fn the_websocket_api_is_described() {
         .keys()
         .map(|k| k.as_str())
         .collect();
-    assert_eq!(actions, BTreeSet::from(["whoami", "subscribe", "sendMessage", "typing"]));
+    assert_eq!(actions, BTreeSet::from(["whoami", "ping", "subscribe", "sendMessage", "typing"]));
     let error = deref(&spec, &ws["errorFrames"]["schema"]);
     assert_eq!(error["properties"]["type"]["const"], "error");
     assert_eq!(error["properties"]["error"]["required"], serde_json::json!(["message", "status"]));

@@ -447,6 +447,19 @@ async fn whoami_names_the_connection_and_its_user() {
     ws_refused(&env, &gateway, 401, "connection is not registered", unknown).await;
 }
 
+/// Second edition: `ping` keeps a socket inside API Gateway's idle limit, at no DynamoDB cost.
+#[tokio::test]
+async fn ping_answers_pong_and_reads_nothing() {
+    let (env, gateway) = TestEnv::with_realtime().await;
+    let alice = env.register("alice").await;
+    let connection = open(&env, &alice, None).await;
+    env.calls.reset();
+    let reply = ws(&env, Ws::Default, "ping", &[("connection_id", &connection)]).await;
+    assert_eq!((reply.status, &reply.body), (200, &json!({"type": "pong"})));
+    assert_eq!(env.calls.operations(), Vec::<String>::new());
+    assert!(gateway.posts().is_empty());
+}
+
 #[tokio::test]
 async fn subscribe_checks_access_and_stores_nothing() {
     let (env, gateway) = TestEnv::with_realtime().await;
@@ -614,7 +627,10 @@ async fn bad_frames_get_a_400_error_frame_and_change_nothing() {
     let vars = [("connection_id", connection.as_str()), ("conversation_id", conversation.as_str())];
 
     let cases = [
-        ("unknown-action", "action: unknown action \"dance\" (expected whoami, subscribe, sendMessage or typing)"),
+        (
+            "unknown-action",
+            "action: unknown action \"dance\" (expected whoami, subscribe, sendMessage, typing or ping)",
+        ),
         ("not-json", "frame is not valid JSON"),
         ("missing-action", "action is required"),
         ("send-message-missing-text", "message is required"),

@@ -11,6 +11,8 @@ use serde_json::Value;
 #[derive(Debug)]
 pub enum ClientFrame {
     Whoami,
+    /// Keeps an idle socket inside API Gateway's 10-minute idle limit.
+    Ping,
     Subscribe(OnConversation),
     SendMessage(SendMessage),
     Typing(OnConversation),
@@ -36,6 +38,7 @@ impl ClientFrame {
         let Envelope { action } = decode(&object)?;
         Ok(match action {
             Action::Whoami => Self::Whoami,
+            Action::Ping => Self::Ping,
             Action::Subscribe => Self::Subscribe(decode(object)?),
             Action::SendMessage => Self::SendMessage(decode(object)?),
             Action::Typing => Self::Typing(decode(object)?),
@@ -54,6 +57,7 @@ struct Envelope {
 #[serde(try_from = "String")]
 enum Action {
     Whoami,
+    Ping,
     Subscribe,
     SendMessage,
     Typing,
@@ -65,10 +69,11 @@ impl TryFrom<String> for Action {
     fn try_from(name: String) -> Result<Self, String> {
         match name.as_str() {
             "whoami" => Ok(Self::Whoami),
+            "ping" => Ok(Self::Ping),
             "subscribe" => Ok(Self::Subscribe),
             "sendMessage" => Ok(Self::SendMessage),
             "typing" => Ok(Self::Typing),
-            other => Err(format!("unknown action {other:?} (expected whoami, subscribe, sendMessage or typing)")),
+            other => Err(format!("unknown action {other:?} (expected whoami, subscribe, sendMessage, typing or ping)")),
         }
     }
 }
@@ -110,11 +115,11 @@ mod tests {
         assert_eq!(refusal(r#"{"action": null}"#), "action: must be a string");
         assert_eq!(
             refusal(r#"{"action": "dance", "conversation_id": "nope"}"#),
-            r#"action: unknown action "dance" (expected whoami, subscribe, sendMessage or typing)"#
+            r#"action: unknown action "dance" (expected whoami, subscribe, sendMessage, typing or ping)"#
         );
         assert_eq!(
             refusal(r#"{"action": "say \"hi\"\n"}"#),
-            r#"action: unknown action "say \"hi\"\n" (expected whoami, subscribe, sendMessage or typing)"#
+            r#"action: unknown action "say \"hi\"\n" (expected whoami, subscribe, sendMessage, typing or ping)"#
         );
         // Names are case-sensitive.
         assert!(refusal(r#"{"action": "WhoAmI"}"#).starts_with(r#"action: unknown action "WhoAmI""#));
@@ -144,6 +149,7 @@ mod tests {
     fn a_frame_decodes_into_its_action() {
         // Fields an action does not take are ignored.
         assert!(matches!(decoded(r#"{"action": "whoami", "conversation_id": 5}"#), Ok(ClientFrame::Whoami)));
+        assert!(matches!(decoded(r#"{"action": "ping"}"#), Ok(ClientFrame::Ping)));
         let subscribe = decoded(&format!(r#"{{"action": "subscribe", "conversation_id": "{ID}"}}"#));
         assert!(
             matches!(subscribe, Ok(ClientFrame::Subscribe(OnConversation { conversation_id })) if conversation_id.to_string() == ID)

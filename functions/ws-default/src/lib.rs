@@ -19,6 +19,8 @@ pub async fn handler(app: &App, event: WsEvent) -> ApiGatewayProxyResponse {
 async fn dispatch(app: &App, event: &WsEvent) -> ApiResult<Option<Value>> {
     let connection_id = ws::connection_id(event)?;
     match ClientFrame::decode(ws::frame(event)?)? {
+        // No read: any open socket may ask, and a keep-alive should cost nothing.
+        ClientFrame::Ping => Ok(Some(frames::pong())),
         ClientFrame::Whoami => {
             let connection = app.store.connection(&connection_id).await?.ok_or_else(unregistered)?;
             Ok(Some(frames::whoami(&connection_id, connection.user_id)))

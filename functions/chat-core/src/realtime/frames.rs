@@ -27,6 +27,10 @@ pub fn ai_delta(conversation_id: ConversationId, reply_to: MessageId, delta: &st
     json!({"type": "ai_delta", "conversation_id": conversation_id, "reply_to": reply_to, "delta": delta})
 }
 
+pub fn pong() -> Value {
+    json!({"type": "pong"})
+}
+
 pub fn whoami(connection_id: &ConnectionId, user_id: UserId) -> Value {
     json!({"type": "whoami", "connection_id": connection_id, "user_id": user_id})
 }

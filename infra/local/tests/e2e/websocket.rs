@@ -175,24 +175,24 @@ async fn websocket_api_through_the_gateway() {
         assert_eq!(gone.json(), json!({"message": "Gone"}));
     }
 
-    // A client that goes away is cleaned up ($disconnect); a registration whose socket is gone
+    // A client that goes away is cleaned up ($disconnect); a connection whose socket is gone
     // without a $disconnect (missed on AWS) is dropped at the first 410; live sockets still get
     // everything.
     let b2 = Socket::open(&ws_url(&gw, &bob, conv)).await;
     b2.drop_abruptly();
-    let stale = plant_stale_subscriber(&gw, &conversation, &bob.id).await;
+    let stale = plant_stale_connection(&gw, &bob.id).await;
     let sent = send(&gw, &alice, &conversation, "after the stale ones").await;
     assert_eq!(sent.status, 200);
     for socket in [&mut a1, &mut b1] {
         assert_eq!(socket.next_json().await["message"], "after the stale ones");
     }
     let deadline = Instant::now() + WAIT;
-    while subscribers(&gw, &conversation).await.contains(&stale) {
-        assert!(Instant::now() < deadline, "the stale registration was never removed");
+    while connections(&gw, &[&alice, &bob]).await.contains(&stale) {
+        assert!(Instant::now() < deadline, "the stale connection was never removed");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(gw.output().iter().any(|l| l.starts_with(&format!("WS POST @connections/{stale} 410"))));
-    assert_eq!(subscribers(&gw, &conversation).await.len(), 2, "only the two live sockets remain");
+    assert_eq!(connections(&gw, &[&alice, &bob]).await.len(), 2, "only the two live sockets remain");
 
     // 50 sockets all receive one message.
     let mut many = Vec::new();
@@ -215,7 +215,7 @@ async fn websocket_api_through_the_gateway() {
     a1.close().await;
     b1.close().await;
     let deadline = Instant::now() + WAIT;
-    while !subscribers(&gw, &conversation).await.is_empty() {
+    while !connections(&gw, &[&alice, &bob]).await.is_empty() {
         assert!(Instant::now() < deadline, "$disconnect did not remove the connections");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -268,54 +268,54 @@ fn dynamodb(gw: &Gateway) -> aws_sdk_dynamodb::Client {
     local_stack::local_client(&gw.dynamodb)
 }
 
-/// The connection ids registered on a conversation, read from the table.
-async fn subscribers(gw: &Gateway, conversation: &str) -> HashSet<String> {
+/// The open connections of `users`, read from their connections items (`USER#<id>`/`CONNECTIONS`).
+async fn connections(gw: &Gateway, users: &[&User]) -> HashSet<String> {
     use aws_sdk_dynamodb::types::AttributeValue;
-    let found = dynamodb(gw)
-        .query()
-        .table_name("chat-local")
-        .key_condition_expression("PK = :pk AND begins_with(SK, :conn)")
-        .expression_attribute_values(":pk", AttributeValue::S(format!("CONV#{conversation}")))
-        .expression_attribute_values(":conn", AttributeValue::S("CONN#".into()))
-        .send()
-        .await
-        .expect("DynamoDB answers");
-    found.items().iter().filter_map(|i| i.get("connection_id")?.as_s().ok().cloned()).collect()
+    let mut found = HashSet::new();
+    for user in users {
+        let item = dynamodb(gw)
+            .get_item()
+            .table_name("chat-local")
+            .key("PK", AttributeValue::S(format!("USER#{}", user.id)))
+            .key("SK", AttributeValue::S("CONNECTIONS".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("DynamoDB answers");
+        let ids = item.item().and_then(|i| i.get("connection_ids")).and_then(|ids| ids.as_ss().ok());
+        found.extend(ids.into_iter().flatten().cloned());
+    }
+    found
 }
 
-/// The items of a registered connection whose socket is gone without a `$disconnect`
-/// (docs/data-model.md); its id.
-async fn plant_stale_subscriber(gw: &Gateway, conversation: &str, user: &str) -> String {
+/// A connection of `user` whose socket is gone without a `$disconnect` (docs/data-model.md):
+/// its item and its id in the user's connections, as `$connect` wrote them; its id.
+async fn plant_stale_connection(gw: &Gateway, user: &str) -> String {
     use aws_sdk_dynamodb::types::AttributeValue as A;
     let id = "StaleConnAAAAA=".to_string();
-    let expires = A::N((chrono_now() + 3600).to_string());
-    let items = [
-        vec![
-            ("PK", A::S(format!("CONN#{id}"))),
-            ("SK", A::S("CONNECTION".into())),
-            ("connection_id", A::S(id.clone())),
-            ("user_id", A::S(user.into())),
-            ("connected_at", A::S("2026-01-01T00:00:00.000Z".into())),
-        ],
-        vec![
-            ("PK", A::S(format!("CONV#{conversation}"))),
-            ("SK", A::S(format!("CONN#{id}"))),
-            ("connection_id", A::S(id.clone())),
-            ("user_id", A::S(user.into())),
-        ],
-        vec![
-            ("PK", A::S(format!("CONN#{id}"))),
-            ("SK", A::S(format!("SUB#{conversation}"))),
-            ("conversation_id", A::S(conversation.into())),
-        ],
-    ];
-    for item in items {
-        let mut put = dynamodb(gw).put_item().table_name("chat-local").item("expires_at", expires.clone());
-        for (name, value) in item {
-            put = put.item(name, value);
-        }
-        put.send().await.expect("DynamoDB stores the item");
-    }
+    dynamodb(gw)
+        .put_item()
+        .table_name("chat-local")
+        .item("PK", A::S(format!("CONN#{id}")))
+        .item("SK", A::S("CONNECTION".into()))
+        .item("entity_type", A::S("connection".into()))
+        .item("connection_id", A::S(id.clone()))
+        .item("user_id", A::S(user.into()))
+        .item("connected_at", A::S("2026-01-01T00:00:00.000Z".into()))
+        .item("expires_at", A::N((chrono_now() + 3600).to_string()))
+        .send()
+        .await
+        .expect("DynamoDB stores the connection");
+    dynamodb(gw)
+        .update_item()
+        .table_name("chat-local")
+        .key("PK", A::S(format!("USER#{user}")))
+        .key("SK", A::S("CONNECTIONS".into()))
+        .update_expression("ADD connection_ids :id")
+        .expression_attribute_values(":id", A::Ss(vec![id.clone()]))
+        .send()
+        .await
+        .expect("DynamoDB adds the id");
     id
 }
 

@@ -70,7 +70,7 @@ pub struct Receipt {
     pub at: Instant,
 }
 
-/// Opens a socket subscribed at the handshake to `conversation`; its reader reports every
+/// Opens a socket of `user` (its handshake also checks `conversation`); its reader reports every
 /// `message` frame on `receipts` until the socket ends.
 pub async fn open_socket(
     ws: &str,

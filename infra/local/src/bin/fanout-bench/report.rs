@@ -41,8 +41,8 @@ pub fn markdown(rows: &[Row], reps: usize) -> String {
     let mut out = String::from("# Fan-out benchmark (local stack)\n\n");
     out.push_str(&format!(
         "- Date: {}\n- Machine: {} cores ({}), {}\n- Build: `--profile bench-local` (release with opt-level 3, no LTO, 16 codegen units)\n\
-         - Method: `infra/bench`. Two users, one direct conversation, 1, 100 and 1,000 sockets registered on it at the handshake \
-         (half each user's). Per size: one warm-up send, then {reps} sends of `POST /api/messages`; medians (and the \
+         - Method: `infra/bench`. Two users, one direct conversation, 1, 100 and 1,000 sockets (half each user's; delivery is per user, \
+         so each gets every frame of the conversation). Per size: one warm-up send, then {reps} sends of `POST /api/messages`; medians (and the \
          spread of `post`). \
          Every delivery is counted.\n\n",
         chrono::Utc::now().format("%Y-%m-%d"),
@@ -74,7 +74,7 @@ pub fn markdown(rows: &[Row], reps: usize) -> String {
     }
     out.push_str(
         "\n`store`, `list` and `post` are the send's own `Server-Timing` (`messages-send`): storing the message, \
-         listing the conversation's connections (one Query, run alongside the store) and posting the frame to each \
+         reading the members' connections (one BatchGetItem, run alongside the store) and posting the frame to each \
          through the Management API (`POST @connections/{id}`, SigV4-signed by aws-sdk-apigatewaymanagement). \
          *POST → last socket* is what a client sees: the HTTP API and Lambda emulation, the send, and the frame reaching \
          the last of the sockets.\n\n",
@@ -113,8 +113,8 @@ pub fn markdown(rows: &[Row], reps: usize) -> String {
          hides: the rows with 5 ms added per post show that case. Fixed along the way, because it was ours: \
          tungstenite zeroed its 128 KiB read buffer on every read attempt, i.e. after every frame a socket sent \
          (15% of the gateway's time per post; the buffer is now 4 KiB).\n\n\
-         **`list`** is the Query of the conversation's connections on the local DynamoDB (dynoxide, in the \
-         gateway's process), run alongside the store. With moto as the local DynamoDB it was 520–880 ms of a \
+         **`list`** reads the members' connections on the local DynamoDB (dynoxide, in the \
+         gateway's process), run alongside the store. Before per-user delivery it was a Query of the conversation's registrations; with moto it was 520–880 ms of a \
          670–1,030 ms *POST → last socket* at 1,000 sockets: docs/benchmarks/local-dynamodb.md compares the two.\n",
     );
     out
