@@ -3,7 +3,6 @@
 use crate::error::{Error, Result};
 use crate::template::TableDefinition;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
@@ -11,14 +10,7 @@ use aws_sdk_dynamodb::types::{
 
 /// A client for a local endpoint with throwaway credentials.
 pub fn local_client(endpoint: &str) -> Client {
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(crate::aws::REGION))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("local", "local", None, None, "local-stack"))
-        .http_client(crate::aws::http_client())
-        .build();
-    Client::from_conf(config)
+    Client::new(&crate::aws::local_sdk_config(endpoint))
 }
 
 fn keys(schema: &[crate::template::KeyElement]) -> Result<Vec<KeySchemaElement>> {

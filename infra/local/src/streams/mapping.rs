@@ -12,7 +12,6 @@ use super::sources::{StartingPosition, StreamSource};
 use crate::error::{Error, Result};
 use crate::lambda::Pool;
 use aws_sdk_dynamodbstreams::Client;
-use aws_sdk_dynamodbstreams::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodbstreams::error::DisplayErrorContext;
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use bytes::Bytes;
@@ -35,7 +34,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// One stream request's bounds: a DynamoDB that stops answering (a hung moto, a fault test)
 /// fails that poll (logged once), and the next poll, 100 ms later, tries again, instead of
 /// stalling the mapping for good.
-/// Generous: a loaded moto can take seconds to answer a GetRecords.
+/// Generous: a loaded machine can take seconds to answer a GetRecords.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(12);
 
@@ -44,15 +43,8 @@ pub fn client(endpoint: &str) -> Client {
         .operation_attempt_timeout(ATTEMPT_TIMEOUT)
         .operation_timeout(OPERATION_TIMEOUT)
         .build();
-    let config = aws_sdk_dynamodbstreams::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .timeout_config(timeouts)
-        .region(Region::new(crate::aws::REGION))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("local", "local", None, None, "local-stack"))
-        .http_client(crate::aws::http_client())
-        .build();
-    Client::from_conf(config)
+    let config = crate::aws::local_sdk_config(endpoint);
+    Client::from_conf(aws_sdk_dynamodbstreams::config::Builder::from(&config).timeout_config(timeouts).build())
 }
 
 /// Where reading a shard continues.
