@@ -314,6 +314,9 @@ async fn a_socket_gets_a_conversation_started_after_it_opened() {
     let (alice, bob) = (env.register("alice").await, env.register("bob").await);
     let alice_conn = open(&env, &alice, None).await;
     let conversation = env.direct_conversation(&bob, &alice).await;
+    let announced = gateway.take();
+    assert_eq!(announced.len(), 1);
+    assert_eq!(announced[0].frame()["conversation"]["conversation_id"], json!(conversation));
     let sent = env.send(&bob, &conversation, "did you get this?").await;
     let body = assert_ok(&sent, 200);
     let frame = message_frame(
@@ -337,6 +340,50 @@ async fn a_socket_gets_a_conversation_started_after_it_opened() {
         "once?",
         body["timestamp"].as_str().unwrap(),
     );
+    assert_pushed(&gateway, &[&alice_conn], &frame);
+}
+
+/// Second edition: members learn of a new conversation on every socket, once, also when
+/// creations of one pair race.
+#[tokio::test]
+async fn a_new_conversation_is_announced_to_every_members_sockets_once() {
+    let (env, gateway) = TestEnv::with_realtime().await;
+    let (alice, bob, carol) = (env.register("alice").await, env.register("bob").await, env.register("carol").await);
+    let alice_conn = open(&env, &alice, None).await;
+    let bob_phone = open(&env, &bob, None).await;
+    let bob_laptop = open(&env, &bob, None).await;
+    let carol_conn = open(&env, &carol, None).await;
+    let create = |user: &User, body: Value| {
+        let token = user.token.clone();
+        let env = &env;
+        async move {
+            env.call(chat_tests::Function::ConversationsCreate, "POST", "/api/conversations", Some(&token), Some(body))
+                .await
+        }
+    };
+    let direct = json!({"is_ai": false, "participant_id": bob.id});
+    let created = create(&alice, direct.clone()).await;
+    let frame = json!({"type": "conversation_created", "conversation": assert_ok(&created, 201)});
+    assert!(gateway.frames_to(&carol_conn).is_empty());
+    assert_pushed(&gateway, &[&alice_conn, &bob_phone, &bob_laptop], &frame);
+
+    // Found again (200): nothing is announced.
+    assert_eq!(create(&bob, json!({"is_ai": false, "participant_id": alice.id})).await.status, 200);
+    assert_eq!(create(&alice, direct).await.status, 200);
+    assert!(gateway.take().is_empty());
+
+    // Eight racing creations of one pair: one conversation, announced once to each socket.
+    let racing =
+        futures::future::join_all((0..8).map(|_| create(&carol, json!({"is_ai": false, "participant_id": alice.id}))))
+            .await;
+    let new: Vec<&Reply> = racing.iter().filter(|r| r.status == 201).collect();
+    assert_eq!(new.len(), 1, "{racing:?}");
+    let frame = json!({"type": "conversation_created", "conversation": new[0].body});
+    assert_pushed(&gateway, &[&alice_conn, &carol_conn], &frame);
+
+    // An AI conversation: the creator's sockets (the agent has none).
+    let ai = create(&alice, json!({"is_ai": true})).await;
+    let frame = json!({"type": "conversation_created", "conversation": assert_ok(&ai, 201)});
     assert_pushed(&gateway, &[&alice_conn], &frame);
 }
 

@@ -1,9 +1,11 @@
-//! The actions shared by the HTTP routes and the WebSocket actions: sending a message and
-//! checking what a connection may do on a conversation.
+//! The actions shared by the HTTP routes and the WebSocket actions, and those that push frames:
+//! creating a conversation, sending a message, checking what a connection may do on a
+//! conversation.
 
 use crate::domain::{ClientMessageId, ConnectionId, ConversationId, MessageId, MessageText, UserId};
 use crate::realtime::{FanOut, Realtime, frames};
 use crate::store::connections::Listener;
+use crate::store::conversations::Created;
 use crate::store::items::{ConnectionItem, ConversationItem};
 use crate::store::messages::{DELIVERY_LEASE_MS, Posted, Replay, now_ms};
 use crate::views::MessageView;
@@ -110,6 +112,30 @@ pub async fn send_in(
         }
     }
     Ok((view.into(), timings))
+}
+
+/// Creates a conversation, and when it is new, pushes `conversation_created` to every member's
+/// connections (the creator's included), so clients learn of it without polling. The members'
+/// connections are read alongside the write: one round trip, as for a send. Delivery problems
+/// are logged, never returned.
+pub async fn create_conversation(app: &App, conversation: ConversationItem) -> ApiResult<Created> {
+    let Some(realtime) = &app.realtime else { return Ok(app.store.create_conversation(conversation).await?) };
+    let members: Vec<UserId> = conversation.members().collect();
+    let (created, listeners) = tokio::join!(app.store.create_conversation(conversation), app.store.listeners(members));
+    let created = created?;
+    if let Created::New(conversation) = &created {
+        let frame = frames::conversation_created(&conversation.summary);
+        let id = conversation.id();
+        match listeners {
+            Ok(listeners) => {
+                if let Err(err) = realtime.deliver(&app.store, id, listeners, &frame, None).await {
+                    tracing::warn!(conversation_id = %id, error = %err, "could not announce the conversation");
+                }
+            }
+            Err(err) => tracing::warn!(conversation_id = %id, error = %err, "could not list connections"),
+        }
+    }
+    Ok(created)
 }
 
 /// A retry found its message stored. Unless it was delivered, wait for the attempt holding the

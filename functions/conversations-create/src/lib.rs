@@ -4,7 +4,7 @@ use chat_core::domain::{AGENT_ID, ConversationId, UserId};
 use chat_core::http::{caller, json, json_body, serve};
 use chat_core::store::conversations::Created;
 use chat_core::store::items::ConversationItem;
-use chat_core::{ApiError, ApiResult, App};
+use chat_core::{ApiError, ApiResult, App, messaging};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
@@ -26,7 +26,7 @@ async fn create(app: &App, req: Request) -> ApiResult<Response<Body>> {
     let body: NewConversation = json_body(&req)?;
     let created = if body.is_ai {
         let conversation = ConversationItem::new(ConversationId::generate(), true, vec![user, AGENT_ID]);
-        app.store.create_conversation(conversation).await?
+        messaging::create_conversation(app, conversation).await?
     } else {
         let other = participant(body.participant_id, user)?;
         let id = ConversationId::for_pair(user, other);
@@ -36,7 +36,7 @@ async fn create(app: &App, req: Request) -> ApiResult<Response<Body>> {
             (Some(_), Some(existing)) => Created::Existing(existing),
             (Some(_), None) => {
                 let conversation = ConversationItem::new(id, false, vec![user, other]);
-                app.store.create_conversation(conversation).await?
+                messaging::create_conversation(app, conversation).await?
             }
         }
     };

@@ -2,7 +2,7 @@
 
 use crate::domain::{ClientMessageId, ConnectionId, ConversationId, MessageId, UserId};
 use crate::error::ApiError;
-use crate::views::MessageView;
+use crate::views::{ConversationView, MessageView};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -25,6 +25,11 @@ pub fn typing(conversation_id: ConversationId, user_id: UserId) -> Value {
 
 pub fn ai_delta(conversation_id: ConversationId, reply_to: MessageId, delta: &str) -> Value {
     json!({"type": "ai_delta", "conversation_id": conversation_id, "reply_to": reply_to, "delta": delta})
+}
+
+/// Sent to every member's connections when a conversation is created.
+pub fn conversation_created(conversation: &ConversationView) -> Value {
+    json!({"type": "conversation_created", "conversation": conversation})
 }
 
 pub fn pong() -> Value {
