@@ -39,24 +39,25 @@ pub const REQUEST_BUDGET: Duration = Duration::from_secs(5);
 /// The template's Globals `Timeout` (checked against template.yaml by the tests).
 pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(8);
 
-pub fn dynamodb_timeouts() -> TimeoutConfig {
-    TimeoutConfig::builder()
-        .operation_attempt_timeout(DYNAMODB_ATTEMPT_TIMEOUT)
-        .operation_timeout(DYNAMODB_OPERATION_TIMEOUT)
-        .build()
+/// Each attempt bounded by `attempt`, all of them together by `operation`.
+fn timeouts(attempt: Duration, operation: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder().operation_attempt_timeout(attempt).operation_timeout(operation).build()
 }
 
-pub fn dynamodb_retries() -> RetryConfig {
+/// `attempts` in all, with jittered backoff from [`DYNAMODB_INITIAL_BACKOFF`] up to `max_backoff`.
+fn retries(attempts: u32, max_backoff: Duration) -> RetryConfig {
     RetryConfig::standard()
-        .with_max_attempts(DYNAMODB_ATTEMPTS)
+        .with_max_attempts(attempts)
         .with_initial_backoff(DYNAMODB_INITIAL_BACKOFF)
-        .with_max_backoff(DYNAMODB_MAX_BACKOFF)
+        .with_max_backoff(max_backoff)
 }
 
 /// A DynamoDB client configuration with the bounds above (the product's, and the tests' that
 /// put a faulty network in front of the local DynamoDB).
 pub fn dynamodb(builder: aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder {
-    builder.timeout_config(dynamodb_timeouts()).retry_config(dynamodb_retries())
+    builder
+        .timeout_config(timeouts(DYNAMODB_ATTEMPT_TIMEOUT, DYNAMODB_OPERATION_TIMEOUT))
+        .retry_config(retries(DYNAMODB_ATTEMPTS, DYNAMODB_MAX_BACKOFF))
 }
 
 /// A Management API client configuration with the bounds above: a fan-out cannot hang on a
@@ -65,18 +66,8 @@ pub fn management(
     builder: aws_sdk_apigatewaymanagement::config::Builder,
 ) -> aws_sdk_apigatewaymanagement::config::Builder {
     builder
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_attempt_timeout(MANAGEMENT_ATTEMPT_TIMEOUT)
-                .operation_timeout(MANAGEMENT_OPERATION_TIMEOUT)
-                .build(),
-        )
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(MANAGEMENT_ATTEMPTS)
-                .with_initial_backoff(DYNAMODB_INITIAL_BACKOFF)
-                .with_max_backoff(MANAGEMENT_MAX_BACKOFF),
-        )
+        .timeout_config(timeouts(MANAGEMENT_ATTEMPT_TIMEOUT, MANAGEMENT_OPERATION_TIMEOUT))
+        .retry_config(retries(MANAGEMENT_ATTEMPTS, MANAGEMENT_MAX_BACKOFF))
 }
 
 /// Reading a secret at cold start: 2 attempts of 3 s (a cold TLS handshake with Secrets Manager
@@ -87,18 +78,11 @@ pub const SECRETS_OPERATION_TIMEOUT: Duration = Duration::from_secs(7);
 /// Lambda's limit on a function's init phase.
 pub const INIT_LIMIT: Duration = Duration::from_secs(10);
 
-pub fn secrets_timeouts() -> TimeoutConfig {
-    TimeoutConfig::builder()
-        .operation_attempt_timeout(SECRETS_ATTEMPT_TIMEOUT)
-        .operation_timeout(SECRETS_OPERATION_TIMEOUT)
-        .build()
-}
-
-pub fn secrets_retries() -> RetryConfig {
-    RetryConfig::standard()
-        .with_max_attempts(SECRETS_ATTEMPTS)
-        .with_initial_backoff(DYNAMODB_INITIAL_BACKOFF)
-        .with_max_backoff(DYNAMODB_MAX_BACKOFF)
+/// A Secrets Manager client configuration with the bounds above.
+pub fn secrets(builder: aws_sdk_secretsmanager::config::Builder) -> aws_sdk_secretsmanager::config::Builder {
+    builder
+        .timeout_config(timeouts(SECRETS_ATTEMPT_TIMEOUT, SECRETS_OPERATION_TIMEOUT))
+        .retry_config(retries(SECRETS_ATTEMPTS, DYNAMODB_MAX_BACKOFF))
 }
 
 /// Runs one request's work, or gives up on it at [`REQUEST_BUDGET`] with a 503: whatever it

@@ -26,9 +26,7 @@ pub async fn secret_string(
 ) -> Result<String, ConfigError> {
     // Bounded (crate::bounds): a hung Secrets Manager fails the cold start with this error,
     // inside Lambda's 10 s init limit, rather than at it.
-    let mut builder = aws_sdk_secretsmanager::config::Builder::from(sdk)
-        .timeout_config(crate::bounds::secrets_timeouts())
-        .retry_config(crate::bounds::secrets_retries());
+    let mut builder = crate::bounds::secrets(aws_sdk_secretsmanager::config::Builder::from(sdk));
     if let Some(endpoint) = endpoint {
         builder = builder.endpoint_url(endpoint);
     }
