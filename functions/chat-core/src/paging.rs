@@ -57,13 +57,10 @@ impl<T: Serialize> Page<T> {
     /// The views of a page read from storage, ending early at [`MAX_PAGE_BYTES`] (the next
     /// page then starts after the last view kept).
     pub fn of<S>(listed: Listed<S>, view: impl Fn(&S) -> T) -> Self {
-        let mut views: Vec<T> = listed.items.iter().map(|(_, item)| view(item)).collect();
+        let mut views: Vec<T> = listed.items.iter().map(view).collect();
         let cut = fit_to_budget(&mut views, MAX_PAGE_BYTES);
-        let next = if listed.more || cut {
-            listed.items.get(views.len().wrapping_sub(1)).map(|(c, _)| c.clone())
-        } else {
-            None
-        };
+        let last_kept = listed.items.get(views.len().wrapping_sub(1));
+        let next = if listed.more || cut { last_kept.map(|item| listed.cursor_after(item)) } else { None };
         Self { items: views, next }
     }
 }
@@ -97,8 +94,7 @@ mod tests {
 
     #[test]
     fn a_page_cut_by_the_budget_links_to_the_rest() {
-        let listed =
-            |items: Vec<usize>, more| Listed { items: items.into_iter().map(|i| (i.to_string(), i)).collect(), more };
+        let listed = |items: Vec<usize>, more| Listed::new(items, more, |i| i.to_string());
         let page = Page::of(listed((0..100).collect(), false), |_| "é".repeat(15_000));
         // 15,000 two-byte characters: 30 KB of JSON each, 34 fit in 1 MiB.
         assert_eq!(page.items.len(), MAX_PAGE_BYTES / 30_003);

@@ -86,11 +86,23 @@ pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-/// One page of a listing, as read: items in order, each with the cursor that resumes right
-/// after it (the edge may end a page early), and whether more remain after the last.
+/// One page of a listing, as read: items in order, and whether more remain after the last.
+/// The edge may end a page early: [`Listed::cursor_after`] resumes after any item.
 pub struct Listed<T> {
-    pub items: Vec<(String, T)>,
+    pub items: Vec<T>,
     pub more: bool,
+    cursor_of: fn(&T) -> String,
+}
+
+impl<T> Listed<T> {
+    pub fn new(items: Vec<T>, more: bool, cursor_of: fn(&T) -> String) -> Self {
+        Self { items, more, cursor_of }
+    }
+
+    /// The opaque cursor of the page that starts right after `item`.
+    pub fn cursor_after(&self, item: &T) -> String {
+        (self.cursor_of)(item)
+    }
 }
 
 /// Outcome of a transaction whose conditions may legitimately fail.
@@ -218,7 +230,7 @@ impl Store {
         after: Option<keys::IndexKey>,
         limit: usize,
         newest_first: bool,
-        cursor_of: impl Fn(&T) -> String,
+        cursor_of: fn(&T) -> String,
     ) -> StoreResult<Listed<T>> {
         let out = self
             .client
@@ -237,8 +249,7 @@ impl Store {
         let mut items: Vec<T> = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
         let more = items.len() > limit || (truncated && !items.is_empty());
         items.truncate(limit);
-        let items = items.into_iter().map(|item| (cursor_of(&item), item)).collect();
-        Ok(Listed { items, more })
+        Ok(Listed::new(items, more, cursor_of))
     }
 
     /// Reads one item, strongly consistent: callers act on what they read.
