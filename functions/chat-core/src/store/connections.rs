@@ -13,9 +13,7 @@
 use super::items::{ConnectionItem, ConversationItem, Entity, SubscriptionItem, UserConnectionsItem};
 use super::{Item, Store, StoreError, StoreResult, Transact, entity_type, from_item, key_item, keys, s, to_item};
 use crate::domain::{ConnectionId, ConversationId, UserId};
-use aws_sdk_dynamodb::types::{
-    AttributeValue, DeleteRequest, KeysAndAttributes, TransactWriteItem, Update, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, TransactWriteItem, Update, WriteRequest};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -154,34 +152,10 @@ impl Store {
         Ok(listeners)
     }
 
-    /// One BatchGetItem (at most 100 users), asking again for keys left unprocessed.
+    /// One BatchGetItem: the connections items of at most 100 users.
     async fn connections_of(&self, users: &[UserId]) -> StoreResult<Vec<UserConnectionsItem>> {
         let keys: Vec<Item> = users.iter().map(|u| key_item(&keys::user_connections(*u))).collect::<Result<_, _>>()?;
-        let wanted = KeysAndAttributes::builder()
-            .set_keys(Some(keys))
-            .consistent_read(true)
-            .build()
-            .map_err(StoreError::internal)?;
-        let mut request: HashMap<_, _> = [(self.table.clone(), wanted)].into();
-        let mut found = Vec::new();
-        for attempt in 0..5u32 {
-            let out = self
-                .client
-                .batch_get_item()
-                .set_request_items(Some(request))
-                .send()
-                .await
-                .map_err(|e| StoreError::sdk("list connections", e))?;
-            for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
-                found.push(from_item(item)?);
-            }
-            match out.unprocessed_keys.filter(|k| !k.is_empty()) {
-                Some(rest) => request = rest,
-                None => return Ok(found),
-            }
-            tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
-        }
-        Err(StoreError::Unavailable("list connections: keys left unprocessed".into()))
+        self.batch_get("list connections", keys).await?.into_iter().map(from_item).collect()
     }
 
     /// Removes a connection: its item, its id in its owner's connections, and what older

@@ -14,7 +14,7 @@ pub mod users;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem};
 pub use error::{Missing, StoreError, StoreResult};
 use items::{ENTITY_TYPE, Entity};
 use serde::Serialize;
@@ -179,22 +179,16 @@ impl Store {
         Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
-    /// Reads two items of different kinds in one BatchGetItem (strongly consistent).
-    pub(crate) async fn get_two<A: Entity, B: Entity>(
-        &self,
-        op: &str,
-        a: &keys::Key,
-        b: &keys::Key,
-    ) -> StoreResult<(Option<A>, Option<B>)> {
-        let wanted = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
-            .keys(key_item(a)?)
-            .keys(key_item(b)?)
+    /// Reads up to 100 items in one BatchGetItem (strongly consistent), asking again for the
+    /// keys DynamoDB hands back unprocessed under load. The items come in no particular order.
+    pub(crate) async fn batch_get(&self, op: &str, keys: Vec<Item>) -> StoreResult<Vec<Item>> {
+        let wanted = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
             .consistent_read(true)
             .build()
             .map_err(StoreError::internal)?;
         let mut request: HashMap<_, _> = [(self.table.clone(), wanted)].into();
-        let (mut found_a, mut found_b) = (None, None);
-        // BatchGetItem may hand back keys unprocessed under load; ask again for just those.
+        let mut found = Vec::new();
         for attempt in 0..5u32 {
             let out = self
                 .client
@@ -203,21 +197,34 @@ impl Store {
                 .send()
                 .await
                 .map_err(|e| StoreError::sdk(op, e))?;
-            for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
-                let key: keys::Key = decode(item.clone())?;
-                if key == *a {
-                    found_a = Some(from_item(item)?);
-                } else if key == *b {
-                    found_b = Some(from_item(item)?);
-                }
-            }
+            found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
             match out.unprocessed_keys.filter(|k| !k.is_empty()) {
                 Some(rest) => request = rest,
-                None => return Ok((found_a, found_b)),
+                None => return Ok(found),
             }
             tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
         }
         Err(StoreError::Unavailable(format!("{op}: keys left unprocessed")))
+    }
+
+    /// Reads two items of different kinds in one round trip.
+    pub(crate) async fn get_two<A: Entity, B: Entity>(
+        &self,
+        op: &str,
+        a: &keys::Key,
+        b: &keys::Key,
+    ) -> StoreResult<(Option<A>, Option<B>)> {
+        let (key_a, key_b) = (key_item(a)?, key_item(b)?);
+        let (mut found_a, mut found_b) = (None, None);
+        for item in self.batch_get(op, vec![key_a.clone(), key_b]).await? {
+            let is_a = [keys::PK, keys::SK].iter().all(|name| item.get(*name) == key_a.get(*name));
+            if is_a {
+                found_a = Some(from_item(item)?);
+            } else {
+                found_b = Some(from_item(item)?);
+            }
+        }
+        Ok((found_a, found_b))
     }
 
     /// One page of a GSI1 partition, asking for `limit + 1` items: the extra one only proves
