@@ -13,6 +13,24 @@ use std::time::Instant;
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// The whole `main` of an HTTP function: logging, then everything built once at cold start,
+/// then `handler` for every request. The `App` lives as long as the process (leaked once), so
+/// each request's future can borrow it and still be `Send + 'static`, as `lambda_http` wants.
+pub async fn run<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(&'static crate::App, Request) -> Fut,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
+    crate::telemetry::init();
+    let app: &'static crate::App = Box::leak(Box::new(crate::App::from_env().await?));
+    let handler = &handler;
+    lambda_http::run(lambda_http::service_fn(move |req| {
+        let response = handler(app, req);
+        async move { Ok::<_, std::convert::Infallible>(response.await) }
+    }))
+    .await
+}
+
 /// Runs one request and logs its method, path, status and latency (never headers, query
 /// strings or bodies: they can carry tokens and passwords).
 pub async fn serve<F, Fut>(req: Request, handle: F) -> Response<Body>
