@@ -38,14 +38,11 @@ async fn login(app: &App, req: Request) -> ApiResult<Response<Body>> {
     // Unknown emails are checked against a dummy hash: the same work, the same answer.
     let check = app.passwords.verify(body.password, stored_hash).await?;
     match (check, credentials) {
-        (PasswordCheck::Match, Some(credentials)) => json(
-            StatusCode::OK,
-            &LoggedIn {
-                token: app.tokens()?.issue(credentials.user_id)?,
-                user_id: credentials.user_id,
-                expires_in: app.tokens()?.ttl_seconds(),
-            },
-        ),
+        (PasswordCheck::Match, Some(credentials)) => {
+            let tokens = app.tokens()?;
+            let token = tokens.issue(credentials.user_id)?;
+            json(StatusCode::OK, &LoggedIn { token, user_id: credentials.user_id, expires_in: tokens.ttl_seconds() })
+        }
         _ => Err(REFUSED),
     }
 }

@@ -12,24 +12,13 @@ use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 struct Registration {
     email: Email,
     password: Password,
     name: DisplayName,
     #[serde(default)]
     profile_picture: Option<PictureUrl>,
-}
-
-impl Registration {
-    fn clone_for_retry(&self) -> Registration {
-        Registration {
-            email: self.email.clone(),
-            password: self.password.clone(),
-            name: self.name.clone(),
-            profile_picture: self.profile_picture.clone(),
-        }
-    }
 }
 
 /// How long after a registration the same registration, retried, answers 201 with the account
@@ -57,7 +46,7 @@ async fn register(app: &App, req: Request) -> ApiResult<Response<Body>> {
     if body.email.is_reserved() {
         return Err(StoreError::EmailTaken.into());
     }
-    let retry = body.clone_for_retry();
+    let retry = body.clone();
     let password_hash = app.passwords.hash(body.password).await?;
     let created = app
         .store
