@@ -1,6 +1,6 @@
 //! A faulty network in front of the local DynamoDB, driven by the test (issue 14): a TCP proxy
 //! on 127.0.0.1 that passes bytes through, or refuses them in one of the ways a real network
-//! and a real DynamoDB fail. It wraps whatever endpoint the harness uses (moto today), so the
+//! and a real DynamoDB fail. It wraps whatever endpoint the harness uses (dynoxide, or `DYNAMODB_ENDPOINT`), so the
 //! product's own client, with its own timeouts and retries, meets the fault.
 //!
 //! Changing the mode drops every connection the proxy holds, as a network failure would: a
@@ -11,7 +11,6 @@
 //! Used by the API's fault tests (`tests/api/faults.rs`) and the local stack's own
 //! (`infra/local/tests/e2e/streams.rs`).
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -42,7 +41,6 @@ pub enum Mode {
 pub struct FaultProxy {
     endpoint: String,
     mode: watch::Sender<Mode>,
-    accepted: Arc<Mutex<u64>>,
     server: JoinHandle<()>,
 }
 
@@ -59,12 +57,9 @@ impl FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the fault proxy");
         let endpoint = format!("http://{}", listener.local_addr().expect("local address"));
         let (mode, watcher) = watch::channel(Mode::Pass);
-        let accepted = Arc::new(Mutex::new(0));
-        let counter = accepted.clone();
         let server = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else { continue };
-                *counter.lock().unwrap() += 1;
                 let mut watcher = watcher.clone();
                 let upstream = upstream.clone();
                 tokio::spawn(async move {
@@ -89,7 +84,7 @@ impl FaultProxy {
                 });
             }
         });
-        Self { endpoint, mode, accepted, server }
+        Self { endpoint, mode, server }
     }
 
     /// Where the product's client should connect.
@@ -99,15 +94,6 @@ impl FaultProxy {
 
     pub fn set(&self, mode: Mode) {
         self.mode.send_replace(mode);
-    }
-
-    pub fn mode(&self) -> Mode {
-        *self.mode.borrow()
-    }
-
-    /// Connections accepted so far (proves a client did reach the proxy).
-    pub fn accepted(&self) -> u64 {
-        *self.accepted.lock().unwrap()
     }
 }
 

@@ -34,9 +34,7 @@ pub(super) fn local_secrets(template: &Template, locals: &LocalValues) -> secret
     let value = serde_json::json!({ "secret": locals.secret }).to_string();
     let secrets = template
         .resources_of_type("AWS::SecretsManager::Secret")
-        .map(|(id, _)| {
-            (format!("arn:aws:secretsmanager:{}:{}:secret:{id}", locals.region, locals.account_id), value.clone())
-        })
+        .map(|(id, _)| (locals.secret_arn(id), value.clone()))
         .collect();
     secrets_manager::Secrets { secrets }
 }

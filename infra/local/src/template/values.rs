@@ -22,6 +22,13 @@ pub struct LocalValues {
     pub apis: Vec<LocalApi>,
 }
 
+impl LocalValues {
+    /// The ARN `!Ref` of a template secret gives, and that the local Secrets Manager serves it under.
+    pub fn secret_arn(&self, logical_id: &str) -> String {
+        format!("arn:aws:secretsmanager:{}:{}:secret:{logical_id}", self.region, self.account_id)
+    }
+}
+
 /// An API of the template as the local stack serves it.
 #[derive(Debug, Clone)]
 pub struct LocalApi {
@@ -150,9 +157,7 @@ impl Template {
         }
         match self.resources().find(|(id, _)| *id == name).and_then(|(_, r)| r.get("Type")?.as_str()) {
             Some("AWS::DynamoDB::Table") => Ok(locals.table_name.clone()),
-            Some("AWS::SecretsManager::Secret") => {
-                Ok(format!("arn:aws:secretsmanager:{}:{}:secret:{name}", locals.region, locals.account_id))
-            }
+            Some("AWS::SecretsManager::Secret") => Ok(locals.secret_arn(name)),
             Some("AWS::ApiGatewayV2::Api" | "AWS::Serverless::HttpApi") => locals
                 .apis
                 .iter()
