@@ -162,14 +162,7 @@ fn connections_key(user: &User) -> (String, String) {
     key(format!("USER#{}", user.id), "CONNECTIONS".into())
 }
 
-/// The ids in a user's connections item (a set: in no particular order).
-fn connection_ids(snapshot: &Snapshot, user: &User) -> BTreeSet<String> {
-    let item = snapshot.get(&connections_key(user));
-    let ids = item.and_then(|i| i["connection_ids"].as_array()).cloned().unwrap_or_default();
-    ids.iter().map(|id| id.as_str().expect("ids are strings").to_string()).collect()
-}
-
-/// Asserts the user's connections item holds exactly `ids`.
+/// Asserts the user's connections item holds exactly `ids` (a set: in no particular order).
 #[track_caller]
 fn assert_connections(snapshot: &Snapshot, user: &User, ids: &[&str]) {
     let item = &snapshot[&connections_key(user)];
@@ -178,7 +171,9 @@ fn assert_connections(snapshot: &Snapshot, user: &User, ids: &[&str]) {
         (Some("user_connections"), Some(user.id.as_str())),
         "{item}"
     );
-    assert_eq!(connection_ids(snapshot, user), ids.iter().map(|id| id.to_string()).collect());
+    let stored = item["connection_ids"].as_array().expect("connection_ids is a list");
+    let stored: BTreeSet<&str> = stored.iter().map(|id| id.as_str().expect("ids are strings")).collect();
+    assert_eq!(stored, ids.iter().copied().collect());
 }
 
 fn connection_key(connection: &str) -> (String, String) {
