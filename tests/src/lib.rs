@@ -92,6 +92,7 @@ const fn crate_name<const N: usize>(ident: &str) -> [u8; N] {
 }
 
 static DYNAMODB: OnceLock<String> = OnceLock::new();
+static STREAM_SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 static TABLE_DEF: OnceCell<local_stack::TableDefinition> = OnceCell::const_new();
 
 pub fn root() -> PathBuf {
@@ -314,6 +315,28 @@ impl TestEnv {
             Some(json!({"conversation_id": conversation, "sender_id": user.id, "message": text})),
         )
         .await
+    }
+
+    /// What the table's stream does a moment after a send: `inbox-activity` (through its
+    /// fixture, `events/inbox-activity/insert.json`) moves the conversation up its members'
+    /// inboxes to the message `sent` (a send's 200 body).
+    pub async fn stream_message(&self, conversation: &str, sender: &User, sent: &Value) {
+        let sequence = STREAM_SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_string();
+        let path = root().join("events/inbox-activity/insert.json");
+        let mut text = std::fs::read_to_string(&path).expect("events/inbox-activity/insert.json reads");
+        for (key, value) in [
+            ("conversation_id", conversation),
+            ("message_id", sent["message_id"].as_str().expect("a sent message's id")),
+            ("sender_id", &sender.id),
+            ("timestamp", sent["timestamp"].as_str().expect("a sent message's timestamp")),
+            ("sequence_number", &sequence),
+        ] {
+            text = text.replace(&format!("{{{{{key}}}}}"), value);
+        }
+        let event = serde_json::from_str(&text).expect("the fixture is a DynamoDB stream event");
+        let response = inbox_activity::handler(&self.app, event).await;
+        assert!(response.batch_item_failures.is_empty(), "inbox-activity failed the record");
+        record_replay("inbox-activity", "insert");
     }
 
     /// A token signed like the product's (HS256, our issuer and audience) with `iat`/`exp` at

@@ -219,25 +219,68 @@ impl DisplayName {
     pub const MAX_CHARS: usize = 100;
 
     pub fn parse(raw: String) -> Result<Self, String> {
-        let name = raw.trim();
-        if !(1..=Self::MAX_CHARS).contains(&name.chars().count()) {
-            return Err(format!("must be 1 to {} characters", Self::MAX_CHARS));
-        }
-        if name.chars().any(char::is_control) {
-            return Err("must not contain control characters".into());
-        }
-        if name.chars().any(is_bidi_control) {
-            return Err("must not contain bidirectional override or isolate characters".into());
-        }
-        if name.chars().all(is_invisible) {
-            return Err("must contain at least one visible character".into());
-        }
+        let name = shown_text(&raw, Self::MAX_CHARS)?;
         if skeleton(name) == skeleton(AGENT_NAME) {
             return Err("is reserved".into());
         }
         Ok(Self(name.to_string()))
     }
 }
+
+/// A group's title: the name rules (without the agent's reserved name), stored trimmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Title(String);
+text_type!(Title);
+
+impl Title {
+    pub const MAX_CHARS: usize = 100;
+
+    pub fn parse(raw: String) -> Result<Self, String> {
+        shown_text(&raw, Self::MAX_CHARS).map(|t| Self(t.to_string()))
+    }
+}
+
+/// Text shown as a label (a name, a title): trimmed, 1 to `max` characters, no control or
+/// bidirectional override characters, at least one visible character.
+fn shown_text(raw: &str, max: usize) -> Result<&str, String> {
+    let text = raw.trim();
+    if !(1..=max).contains(&text.chars().count()) {
+        return Err(format!("must be 1 to {max} characters"));
+    }
+    if text.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    if text.chars().any(is_bidi_control) {
+        return Err("must not contain bidirectional override or isolate characters".into());
+    }
+    if text.chars().all(is_invisible) {
+        return Err("must contain at least one visible character".into());
+    }
+    Ok(text)
+}
+
+/// What kind of conversation: two people, a group, or one person and the AI agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConversationKind {
+    #[default]
+    Direct,
+    Group,
+    Ai,
+}
+
+/// A member's role in a group: admins may remove others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    #[default]
+    Member,
+}
+
+/// A group holds at most this many members, its creator included.
+pub const MAX_GROUP_MEMBERS: usize = 256;
 
 /// U+202A–U+202E (embeddings, overrides) and U+2066–U+2069 (isolates).
 fn is_bidi_control(c: char) -> bool {

@@ -9,6 +9,7 @@ pub mod bounds;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod groups;
 pub mod http;
 mod layers;
 pub mod messaging;

@@ -5,8 +5,8 @@
 use crate::domain::{ClientMessageId, ConnectionId, ConversationId, MessageId, MessageText, UserId};
 use crate::realtime::{FanOut, Realtime, frames};
 use crate::store::connections::Listener;
-use crate::store::conversations::Created;
-use crate::store::items::{ConnectionItem, ConversationItem};
+use crate::store::conversations::{Conversation, Created};
+use crate::store::items::ConnectionItem;
 use crate::store::messages::{DELIVERY_LEASE_MS, Posted, Replay, now_ms};
 use crate::views::MessageView;
 use crate::{ApiError, ApiResult, App};
@@ -67,7 +67,7 @@ pub async fn send_message(
 /// message returns it, and pushes it only if no attempt delivered it ([`redeliver`]).
 pub async fn send_in(
     app: &App,
-    conversation: &ConversationItem,
+    conversation: &Conversation,
     sender: UserId,
     text: MessageText,
     client_message_id: Option<ClientMessageId>,
@@ -80,7 +80,7 @@ pub async fn send_in(
     };
     let listing = async {
         let realtime = app.realtime.as_ref()?;
-        let subscribers = app.store.listeners(conversation.members()).await;
+        let subscribers = app.store.listeners(conversation.humans()).await;
         Some((realtime, subscribers, started.elapsed()))
     };
     let ((posted, stored_in), listed) = tokio::join!(store, listing);
@@ -118,13 +118,13 @@ pub async fn send_in(
 /// connections (the creator's included), so clients learn of it without polling. The members'
 /// connections are read alongside the write: one round trip, as for a send. Delivery problems
 /// are logged, never returned.
-pub async fn create_conversation(app: &App, conversation: ConversationItem) -> ApiResult<Created> {
+pub async fn create_conversation(app: &App, conversation: Conversation) -> ApiResult<Created> {
     let Some(realtime) = &app.realtime else { return Ok(app.store.create_conversation(conversation).await?) };
-    let members: Vec<UserId> = conversation.members().collect();
+    let members = conversation.humans();
     let (created, listeners) = tokio::join!(app.store.create_conversation(conversation), app.store.listeners(members));
     let created = created?;
     if let Created::New(conversation) = &created {
-        let frame = frames::conversation_created(&conversation.summary);
+        let frame = frames::conversation_created(&conversation.view(None));
         let id = conversation.id();
         match listeners {
             Ok(listeners) => {
@@ -146,7 +146,7 @@ pub async fn create_conversation(app: &App, conversation: ConversationItem) -> A
 async fn redeliver(
     app: &App,
     realtime: &Realtime,
-    conversation: &ConversationItem,
+    conversation: &Conversation,
     sender: UserId,
     client: ClientMessageId,
     view: &MessageView,
@@ -160,7 +160,7 @@ async fn redeliver(
         if wait <= 0 {
             match app.store.take_delivery(id, sender, client).await {
                 Ok(true) => {
-                    let subscribers = match app.store.listeners(conversation.members()).await {
+                    let subscribers = match app.store.listeners(conversation.humans()).await {
                         Ok(subscribers) => subscribers,
                         Err(err) => {
                             return tracing::warn!(conversation_id = %id, error = %err, "could not list connections");
@@ -238,15 +238,14 @@ pub async fn access(
     connection_id: &ConnectionId,
     conversation_id: ConversationId,
     unknown: impl Fn() -> ApiError,
-) -> ApiResult<(ConnectionItem, ConversationItem)> {
+) -> ApiResult<(ConnectionItem, Conversation)> {
     let (connection, conversation) = app.store.connection_and_conversation(connection_id, conversation_id).await?;
     let user = match caller {
         Some(user) => user,
         None => connection.as_ref().ok_or_else(&unknown)?.user_id,
     };
-    let conversation = conversation
-        .filter(|c| c.has_participant(user))
-        .ok_or_else(|| ApiError::not_found("conversation not found"))?;
+    let conversation =
+        conversation.filter(|c| c.has_member(user)).ok_or_else(|| ApiError::not_found("conversation not found"))?;
     let connection = connection.ok_or_else(unknown)?;
     if connection.user_id != user {
         return Err(ApiError::Forbidden("the connection belongs to another user".into()));

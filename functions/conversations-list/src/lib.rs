@@ -14,7 +14,7 @@ async fn list_conversations(app: &App, req: Request) -> ApiResult<Response<Body>
     let user = caller(app.tokens()?, &req)?;
     let page = page_request(&req)?;
     let listed = app.store.list_conversations(user, page.limit, page.cursor.as_deref()).await?;
-    let conversations = Page::of(listed, |membership| membership.summary.clone());
+    let conversations = Page::of(listed, |entry| entry.view());
     let next = conversations
         .next
         .map(|cursor| format!("{}?cursor={}&limit={}", canonical_path(&req), query_escape(&cursor), page.limit));

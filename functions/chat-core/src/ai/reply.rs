@@ -4,11 +4,12 @@
 //! the model fails for good, nothing is stored and the user's sockets get a 503 `error` frame.
 
 use super::{AiConfig, Model, ModelError, ModelRequest};
-use crate::domain::AGENT_ID;
+use crate::domain::{AGENT_ID, ConversationKind};
 use crate::domain::{ConversationId, MessageId, MessageText, UserId};
 use crate::realtime::frames;
 use crate::store::connections::Listener;
-use crate::store::items::{ConversationItem, MessageItem};
+use crate::store::conversations::Conversation;
+use crate::store::items::MessageItem;
 use crate::store::messages::HistoryPage;
 use crate::store::messages::{Replay, now_ms};
 use crate::store::replies::{Claimed, ReplyClaim};
@@ -74,7 +75,7 @@ pub async fn answer(
     let Some(conversation) = app.store.conversation(message.conversation_id).await? else {
         return Ok(Outcome::Skipped("the conversation does not exist"));
     };
-    if !conversation.summary.is_ai || !conversation.has_participant(message.sender_id) {
+    if conversation.kind() != ConversationKind::Ai || !conversation.has_member(message.sender_id) {
         return Ok(Outcome::Skipped("not a participant's message in an AI conversation"));
     }
     let claim = loop {
@@ -112,7 +113,7 @@ pub async fn answer(
 async fn answer_claimed(
     app: &App,
     agent: &Agent,
-    conversation: &ConversationItem,
+    conversation: &Conversation,
     message: &MessageItem,
     claim: &ReplyClaim,
     deadline: SystemTime,
@@ -127,7 +128,7 @@ async fn answer_claimed(
     };
     history.push(message.view());
     let request = ModelRequest::from_history(agent.config.system_prompt.clone(), &history);
-    let subscribers = listeners(app, conversation.members()).await;
+    let subscribers = listeners(app, conversation.humans()).await;
 
     let text = match generate(app, agent, &request, id, message.message_id, &subscribers, deadline).await {
         Ok(text) => text,
@@ -161,7 +162,7 @@ async fn answer_claimed(
     if let Some(realtime) = &app.realtime {
         // Listed again: the user may have (re)connected while the model was answering.
         let pushed =
-            messaging::push_message(app, realtime, id, listeners_now(app, conversation.members()).await, &reply.view())
+            messaging::push_message(app, realtime, id, listeners_now(app, conversation.humans()).await, &reply.view())
                 .await;
         if pushed.is_some()
             && let Err(err) = app.store.mark_reply_delivered(id, message.message_id).await
@@ -178,7 +179,7 @@ async fn answer_claimed(
 /// Exactly one delivery pushes: taking over is a conditional write.
 async fn deliver_stored(
     app: &App,
-    conversation: &ConversationItem,
+    conversation: &Conversation,
     reply_to: MessageId,
     reply_id: MessageId,
     mut delivery: Replay,
@@ -199,7 +200,7 @@ async fn deliver_stored(
                             return tracing::warn!(conversation_id = %id, error = %err, "could not read the reply");
                         }
                     };
-                    let subscribers = listeners_now(app, conversation.members()).await;
+                    let subscribers = listeners_now(app, conversation.humans()).await;
                     if messaging::push_message(app, realtime, id, subscribers, &reply.view()).await.is_some()
                         && let Err(err) = app.store.mark_reply_delivered(id, reply_to).await
                     {

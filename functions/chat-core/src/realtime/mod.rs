@@ -6,7 +6,7 @@ use crate::domain::{ConnectionId, ConversationId, UserId};
 use crate::error::ApiError;
 use crate::store::Store;
 use crate::store::connections::Listener;
-use crate::store::items::ConversationItem;
+use crate::store::conversations::Conversation;
 use aws_sdk_apigatewaymanagement::Client;
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
@@ -69,12 +69,12 @@ impl Realtime {
     pub async fn broadcast<T: Serialize>(
         &self,
         store: &Store,
-        conversation: &ConversationItem,
+        conversation: &Conversation,
         frame: &T,
         skip_user: Option<UserId>,
     ) -> Result<FanOut, ApiError> {
         let started = Instant::now();
-        let listeners = store.listeners(conversation.members()).await?;
+        let listeners = store.listeners(conversation.humans()).await?;
         let list_ms = ms(started.elapsed());
         let mut report = self.deliver(store, conversation.id(), listeners, frame, skip_user).await?;
         report.list_ms = list_ms;

@@ -10,12 +10,15 @@
 //! Versions before this one registered sockets per conversation (`CONV#<cid>`/`CONN#<id>` and
 //! `CONN#<id>`/`SUB#<cid>`): nothing reads those any more; disconnect still deletes them.
 
-use super::items::{ConnectionItem, ConversationItem, Entity, SubscriptionItem, UserConnectionsItem};
-use super::{Item, Store, StoreError, StoreResult, Transact, entity_type, from_item, key_item, keys, s, to_item};
+use super::conversations::Conversation;
+use super::items::{ConnectionItem, ConversationItem, Entity, RosterItem, SubscriptionItem, UserConnectionsItem};
+use super::{
+    BATCH_GET_KEYS, Item, Store, StoreError, StoreResult, Transact, entity_type, from_item, key_item, keys, s,
+    sort_key, to_item,
+};
 use crate::domain::{ConnectionId, ConversationId, UserId};
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, TransactWriteItem, Update, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use std::collections::HashMap;
-use std::time::Duration;
 
 /// API Gateway closes every socket after 2 hours; keep items a little longer.
 pub const CONNECTION_TTL_SECONDS: i64 = 2 * 60 * 60 + 10 * 60;
@@ -66,9 +69,6 @@ impl ConnectionsChange {
     }
 }
 
-/// BatchGetItem takes at most 100 keys.
-const BATCH_GET_KEYS: usize = 100;
-
 impl Store {
     /// Records a new connection of `user`: its item, and its id in the user's connections, in
     /// one transaction that also requires the user to exist (a validly signed token for nobody
@@ -118,19 +118,24 @@ impl Store {
         Ok(found.filter(|c| c.expires_at > now()))
     }
 
-    /// A connection and a conversation, in one round trip.
+    /// A connection and a conversation (with its roster), in one round trip.
     pub async fn connection_and_conversation(
         &self,
         connection_id: &ConnectionId,
         conversation: ConversationId,
-    ) -> StoreResult<(Option<ConnectionItem>, Option<ConversationItem>)> {
-        let (connection, conversation): (Option<ConnectionItem>, _) = self
-            .get_two(
-                "get connection and conversation",
-                &keys::connection(connection_id),
-                &keys::conversation(conversation),
-            )
-            .await?;
+    ) -> StoreResult<(Option<ConnectionItem>, Option<Conversation>)> {
+        let wanted = [keys::connection(connection_id), keys::conversation(conversation), keys::roster(conversation)];
+        let wanted = wanted.iter().map(key_item).collect::<Result<_, _>>()?;
+        let (mut connection, mut meta, mut roster) = (None, None, None);
+        for item in self.batch_get("get connection and conversation", wanted).await? {
+            // Told apart by sort key: items written before types were recorded have none.
+            match sort_key(&item) {
+                Some(keys::CONNECTION_SK) => connection = Some(from_item::<ConnectionItem>(item)?),
+                Some(keys::ROSTER_SK) => roster = Some(from_item::<RosterItem>(item)?),
+                _ => meta = Some(from_item::<ConversationItem>(item)?),
+            }
+        }
+        let conversation = meta.map(|item| Conversation { item, roster });
         Ok((connection.filter(|c| c.expires_at > now()), conversation))
     }
 
@@ -209,40 +214,6 @@ impl Store {
                 .map(|_| ())
                 .map_err(|e| StoreError::sdk("forget connection", e))
         };
-        futures::future::try_join(self.delete_all(keys), forget).await.map(|_| ())
-    }
-
-    /// BatchWriteItem in chunks of 25, resending what DynamoDB leaves unprocessed.
-    async fn delete_all(&self, keys: Vec<Item>) -> StoreResult<()> {
-        for chunk in keys.chunks(25) {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|key| {
-                    DeleteRequest::builder()
-                        .set_key(Some(key.clone()))
-                        .build()
-                        .map(|d| WriteRequest::builder().delete_request(d).build())
-                        .map_err(StoreError::internal)
-                })
-                .collect::<Result<_, _>>()?;
-            for attempt in 0..5u32 {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, requests)
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::sdk("delete connection items", e))?;
-                requests = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
-                if requests.is_empty() {
-                    break;
-                }
-                if attempt == 4 {
-                    return Err(StoreError::Unavailable("batch delete kept leaving items unprocessed".into()));
-                }
-                tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
-            }
-        }
-        Ok(())
+        futures::future::try_join(self.delete_all("delete connection items", keys), forget).await.map(|_| ())
     }
 }

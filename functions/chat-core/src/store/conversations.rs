@@ -1,16 +1,148 @@
-//! Conversations: the META item, one membership item per human participant, and the
-//! activity-ordered inbox (GSI1) built from memberships.
+//! Conversations: the META item (summary and `seq`), a group's roster, and one membership item
+//! per human member (the user's read position, and the conversation's place in the user's
+//! activity-ordered inbox, GSI1).
+//!
+//! A send writes META and the sender's membership only. The other members' inbox positions are
+//! moved off the request path (`inbox-activity`, from the table's stream), and the inbox reads
+//! summaries and unread counts from the META items of the page it lists.
 
-use super::items::{ConversationItem, MembershipItem, UserItem};
-use super::{Listed, Missing, Store, StoreError, StoreResult, Transact, cursor, keys, to_item};
-use crate::domain::{AGENT_ID, ConversationId, UserId};
-use crate::views::{ConversationView, now_timestamp};
+use super::items::{ConversationItem, Member, MembershipItem, RosterItem, UserItem};
+use super::{
+    Item, Listed, Missing, Store, StoreError, StoreResult, Transact, cursor, from_item, key_item, keys, to_item,
+};
+use crate::domain::{AGENT_ID, ConversationId, ConversationKind, Role, Title, UserId};
+use crate::views::ConversationView;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// A transaction holds at most 100 actions.
+const TRANSACTION_ACTIONS: usize = 100;
 
 pub enum Created {
-    New(ConversationItem),
-    Existing(ConversationItem),
+    New(Conversation),
+    Existing(Conversation),
+}
+
+impl Created {
+    pub fn conversation(&self) -> &Conversation {
+        match self {
+            Self::New(c) | Self::Existing(c) => c,
+        }
+    }
+}
+
+/// A conversation as read: its META item and, for a group, its roster.
+#[derive(Debug, Clone)]
+pub struct Conversation {
+    pub item: ConversationItem,
+    pub roster: Option<RosterItem>,
+}
+
+impl Conversation {
+    /// A new direct conversation of two users, or an AI one (`[user, AGENT_ID]`).
+    pub fn pair(id: ConversationId, kind: ConversationKind, participants: [UserId; 2]) -> Self {
+        Self { item: ConversationItem::new(id, kind, None, participants.to_vec()), roster: None }
+    }
+
+    /// A new group: `creator` (its admin) first, then `others` in the order given.
+    pub fn group(id: ConversationId, creator: UserId, others: &[UserId], title: Option<Title>) -> Self {
+        let item = ConversationItem::new(id, ConversationKind::Group, title, Vec::new());
+        let member = |user_id, role| Member { user_id, role, joined_at: item.created_at.clone() };
+        let members = std::iter::once(member(creator, Role::Admin))
+            .chain(others.iter().map(|u| member(*u, Role::Member)))
+            .collect();
+        let roster = RosterItem { key: keys::roster(id), conversation_id: id, members, version: 1 };
+        Self { item, roster: Some(roster) }
+    }
+
+    pub fn id(&self) -> ConversationId {
+        self.item.conversation_id
+    }
+
+    pub fn kind(&self) -> ConversationKind {
+        self.item.kind()
+    }
+
+    /// Its members in join order. A direct or AI conversation's two have no roster: they are
+    /// plain members, joined when it was created.
+    pub fn members(&self) -> Vec<Member> {
+        match &self.roster {
+            Some(roster) => roster.members.clone(),
+            None => self
+                .item
+                .participants
+                .iter()
+                .map(|u| Member { user_id: *u, role: Role::Member, joined_at: self.item.created_at.clone() })
+                .collect(),
+        }
+    }
+
+    pub fn member_ids(&self) -> Vec<UserId> {
+        match &self.roster {
+            Some(roster) => roster.members.iter().map(|m| m.user_id).collect(),
+            None => self.item.participants.clone(),
+        }
+    }
+
+    pub fn has_member(&self, user: UserId) -> bool {
+        match &self.roster {
+            Some(roster) => roster.members.iter().any(|m| m.user_id == user),
+            None => self.item.participants.contains(&user),
+        }
+    }
+
+    /// Who has an inbox and sockets: every member except the AI agent.
+    pub fn humans(&self) -> Vec<UserId> {
+        self.member_ids().into_iter().filter(|u| *u != AGENT_ID).collect()
+    }
+
+    /// The conversation as `reader` sees it (their membership: read position; `None` for a
+    /// new conversation, where nothing is unread).
+    pub fn view(&self, reader: Option<&MembershipItem>) -> ConversationView {
+        let item = &self.item;
+        ConversationView {
+            conversation_id: item.conversation_id,
+            kind: self.kind(),
+            is_ai: item.is_ai,
+            title: item.title.clone(),
+            participants: self.member_ids(),
+            created_at: item.created_at.clone(),
+            updated_at: item.updated_at.clone(),
+            last_message: item.last_message.clone(),
+            unread_count: item.seq.saturating_sub(reader.map_or(item.seq, |m| m.read_seq)),
+            last_read_message_id: reader.and_then(|m| m.last_read_message_id),
+        }
+    }
+
+    /// A new member's membership: at the top of their inbox as of the conversation's last
+    /// activity, everything so far unread (a member added to a group reads its whole history).
+    pub fn membership_for(&self, user: UserId) -> MembershipItem {
+        let item = &self.item;
+        MembershipItem {
+            key: keys::membership(user, self.id()),
+            index: keys::Gsi1 {
+                pk: keys::inbox_pk(user),
+                sk: keys::inbox_sk(&item.updated_at, &item.created_at, self.id()),
+            },
+            conversation_id: self.id(),
+            kind: self.kind(),
+            read_seq: 0,
+            last_read_message_id: None,
+        }
+    }
+}
+
+/// One entry of a user's inbox: their membership and the conversation it points at.
+pub struct InboxEntry {
+    pub membership: MembershipItem,
+    pub conversation: Conversation,
+}
+
+impl InboxEntry {
+    pub fn view(&self) -> ConversationView {
+        self.conversation.view(Some(&self.membership))
+    }
 }
 
 /// Position in a user's inbox; the GSI key is rebuilt from it for the caller only, so a
@@ -21,78 +153,100 @@ struct InboxCursor {
     s: String,
 }
 
-impl ConversationItem {
-    pub fn new(id: ConversationId, is_ai: bool, participants: Vec<UserId>) -> Self {
-        let now = now_timestamp();
-        let summary = ConversationView {
-            conversation_id: id,
-            is_ai,
-            participants,
-            created_at: now.clone(),
-            updated_at: now,
-            last_message: None,
-        };
-        Self { key: keys::conversation(id), summary, last_message_id: None }
-    }
-
-    /// Who gets an inbox entry: every participant except the agent.
-    pub fn members(&self) -> impl Iterator<Item = UserId> + '_ {
-        self.summary.participants.iter().copied().filter(|p| *p != AGENT_ID)
-    }
-
-    pub fn membership_for(&self, user: UserId) -> MembershipItem {
-        let summary = &self.summary;
-        MembershipItem {
-            key: keys::membership(user, self.id()),
-            index: keys::Gsi1 {
-                pk: keys::inbox_pk(user),
-                sk: keys::inbox_sk(&summary.updated_at, &summary.created_at, self.id()),
-            },
-            summary: summary.clone(),
-        }
-    }
-}
-
 impl Store {
-    pub async fn conversation(&self, id: ConversationId) -> StoreResult<Option<ConversationItem>> {
-        self.get("get conversation", &keys::conversation(id)).await
+    /// A conversation with its roster, in one round trip (one BatchGetItem).
+    pub async fn conversation(&self, id: ConversationId) -> StoreResult<Option<Conversation>> {
+        let mut found = self.conversations(&[id]).await?;
+        Ok(found.remove(&id))
     }
 
-    /// The conversation, but only for one of its participants: anyone else gets the same 404
-    /// as for a conversation that does not exist.
-    pub async fn conversation_for(&self, id: ConversationId, user: UserId) -> StoreResult<ConversationItem> {
+    /// The conversation, but only for one of its members: anyone else gets the same 404 as
+    /// for a conversation that does not exist.
+    pub async fn conversation_for(&self, id: ConversationId, user: UserId) -> StoreResult<Conversation> {
         match self.conversation(id).await? {
-            Some(conversation) if conversation.has_participant(user) => Ok(conversation),
+            Some(conversation) if conversation.has_member(user) => Ok(conversation),
             _ => Err(StoreError::NotFound(Missing::Conversation)),
         }
     }
 
-    /// A user's profile and a conversation, in one round trip.
-    pub async fn user_and_conversation(
-        &self,
-        user: UserId,
-        conversation: ConversationId,
-    ) -> StoreResult<(Option<UserItem>, Option<ConversationItem>)> {
-        self.get_two("get user and conversation", &keys::user(user), &keys::conversation(conversation)).await
+    /// Conversations by id with their rosters: META and roster keys together, 100 keys per
+    /// BatchGetItem, in parallel (one round trip).
+    pub async fn conversations(&self, ids: &[ConversationId]) -> StoreResult<HashMap<ConversationId, Conversation>> {
+        let mut wanted = Vec::with_capacity(ids.len() * 2);
+        for id in ids {
+            wanted.push(key_item(&keys::conversation(*id))?);
+            wanted.push(key_item(&keys::roster(*id))?);
+        }
+        let mut metas = HashMap::new();
+        let mut rosters = HashMap::new();
+        for item in self.batch_get_all("get conversations", wanted).await? {
+            match super::sort_key(&item) {
+                Some(keys::ROSTER_SK) => {
+                    let roster: RosterItem = from_item(item)?;
+                    rosters.insert(roster.conversation_id, roster);
+                }
+                _ => {
+                    let meta: ConversationItem = from_item(item)?;
+                    metas.insert(meta.conversation_id, meta);
+                }
+            }
+        }
+        Ok(metas.into_iter().map(|(id, item)| (id, Conversation { item, roster: rosters.remove(&id) })).collect())
     }
 
-    /// Creates the conversation with its memberships in one transaction. The META put is
-    /// conditional, so for a direct pair (whose id is derived from its members) a second
-    /// creation — also a racing one — finds the first instead of making a duplicate.
-    pub async fn create_conversation(&self, conversation: ConversationItem) -> StoreResult<Created> {
+    /// A user's membership of a conversation (their read position), if they are a member.
+    pub async fn membership(&self, user: UserId, conversation: ConversationId) -> StoreResult<Option<MembershipItem>> {
+        self.get("get membership", &keys::membership(user, conversation)).await
+    }
+
+    /// For creating a direct conversation, in one round trip: the partner's profile, and the
+    /// conversation if it exists with the caller's membership of it.
+    pub async fn partner_and_conversation(
+        &self,
+        partner: UserId,
+        caller: UserId,
+        conversation: ConversationId,
+    ) -> StoreResult<(Option<UserItem>, Option<(Conversation, Option<MembershipItem>)>)> {
+        let wanted = [keys::user(partner), keys::conversation(conversation), keys::membership(caller, conversation)];
+        let wanted = wanted.iter().map(key_item).collect::<Result<_, _>>()?;
+        let (mut profile, mut meta, mut membership) = (None, None, None);
+        for item in self.batch_get("get user and conversation", wanted).await? {
+            match super::sort_key(&item) {
+                Some(keys::PROFILE_SK) => profile = Some(from_item::<UserItem>(item)?),
+                Some(keys::META_SK) => meta = Some(from_item::<ConversationItem>(item)?),
+                _ => membership = Some(from_item::<MembershipItem>(item)?),
+            }
+        }
+        Ok((profile, meta.map(|item| (Conversation { item, roster: None }, membership))))
+    }
+
+    /// Creates the conversation: META (conditional, so a direct pair, whose id is derived from
+    /// its members, is never created twice, also under a race), the roster of a group, and
+    /// the memberships, in one transaction as far as they fit (a direct or AI conversation
+    /// always does); a large group's other memberships follow in batches. Every human member
+    /// is checked to exist in the transaction, except a group's invitees, which the caller
+    /// read already (users are never deleted).
+    pub async fn create_conversation(&self, conversation: Conversation) -> StoreResult<Created> {
         let mut actions: Vec<TransactWriteItem> =
-            vec![self.put(to_item(&conversation)?, Some("attribute_not_exists(PK)"))?];
-        for member in conversation.members() {
-            actions.push(self.put(to_item(&conversation.membership_for(member))?, None)?);
+            vec![self.put(to_item(&conversation.item)?, Some("attribute_not_exists(PK)"))?];
+        if let Some(roster) = &conversation.roster {
+            actions.push(self.put(to_item(roster)?, Some("attribute_not_exists(PK)"))?);
         }
-        // Every human member is a registered user: a validly signed token whose `sub` names
-        // nobody creates nothing (the direct partner was read already; this covers the caller).
-        let checks = actions.len();
-        for member in conversation.members() {
-            actions.push(self.must_exist(&keys::user(member))?);
+        let humans = conversation.humans();
+        let checked: Vec<UserId> = match conversation.kind() {
+            ConversationKind::Group => humans.iter().take(1).copied().collect(),
+            _ => humans.clone(),
+        };
+        let checks = actions.len()..actions.len() + checked.len();
+        for user in &checked {
+            actions.push(self.must_exist(&keys::user(*user))?);
         }
-        let checks = checks..actions.len();
-        if conversation.summary.is_ai {
+        let room = TRANSACTION_ACTIONS - actions.len() - usize::from(conversation.kind() == ConversationKind::Ai);
+        let (now, later) = humans.split_at(humans.len().min(room));
+        for user in now {
+            actions.push(self.put(to_item(&conversation.membership_for(*user))?, None)?);
+        }
+        if conversation.kind() == ConversationKind::Ai {
             // Idempotent upsert: the agent's profile exists as soon as anyone talks to it.
             let put = Put::builder()
                 .table_name(&self.table)
@@ -102,27 +256,32 @@ impl Store {
             actions.push(TransactWriteItem::builder().put(put).build());
         }
         match self.transact("create conversation", actions).await? {
-            Transact::Committed => Ok(Created::New(conversation)),
+            Transact::Committed => {}
             Transact::ConditionFailed(failed) if failed.iter().any(|i| checks.contains(i)) => {
-                Err(StoreError::NoSuchUser)
+                return Err(StoreError::NoSuchUser);
             }
             Transact::ConditionFailed(_) => {
                 let existing = self
                     .conversation(conversation.id())
                     .await?
                     .ok_or_else(|| StoreError::internal("conversation vanished after a conflict"))?;
-                Ok(Created::Existing(existing))
+                return Ok(Created::Existing(existing));
             }
         }
+        let rest: Vec<Item> =
+            later.iter().map(|u| to_item(&conversation.membership_for(*u))).collect::<Result<_, _>>()?;
+        self.put_all("add memberships", rest).await?;
+        Ok(Created::New(conversation))
     }
 
-    /// The user's conversations, most recent activity first, after `cursor`.
+    /// The user's conversations, most recent activity first, after `cursor`: a page of their
+    /// memberships (GSI1), then those conversations (one round trip of BatchGetItems).
     pub async fn list_conversations(
         &self,
         user: UserId,
         limit: usize,
         cursor: Option<&str>,
-    ) -> StoreResult<Listed<MembershipItem>> {
+    ) -> StoreResult<Listed<InboxEntry>> {
         let after = match cursor {
             None => None,
             Some(raw) => {
@@ -136,8 +295,24 @@ impl Store {
                 Some(keys::IndexKey::new(keys::membership(user, at.c), keys::inbox_pk(user), at.s))
             }
         };
-        let cursor_of =
-            |m: &MembershipItem| cursor::encode(&InboxCursor { c: m.summary.conversation_id, s: m.index.sk.clone() });
-        self.query_index("list conversations", keys::inbox_pk(user), after, limit, true, cursor_of).await
+        let cursor_of = |e: &InboxEntry| {
+            cursor::encode(&InboxCursor { c: e.membership.conversation_id, s: e.membership.index.sk.clone() })
+        };
+        let page: Listed<MembershipItem> =
+            self.query_index("list conversations", keys::inbox_pk(user), after, limit, true, |_| String::new()).await?;
+        let ids: Vec<ConversationId> = page.items.iter().map(|m| m.conversation_id).collect();
+        let mut found = self.conversations(&ids).await?;
+        let entries = page
+            .items
+            .into_iter()
+            .filter_map(|membership| {
+                let Some(conversation) = found.remove(&membership.conversation_id) else {
+                    tracing::warn!(conversation_id = %membership.conversation_id, "membership without a conversation");
+                    return None;
+                };
+                Some(InboxEntry { membership, conversation })
+            })
+            .collect();
+        Ok(Listed::new(entries, page.more, cursor_of))
     }
 }

@@ -1,10 +1,10 @@
 //! The stored shapes. Each is a serde struct written and read with serde_dynamo: its key (and
 //! GSI1 position) flattened from [`keys`], and an [`Entity`] type that every write records.
 
-use crate::domain::{AGENT_EMAIL, AGENT_ID, AGENT_NAME, MessageText};
+use crate::domain::{AGENT_EMAIL, AGENT_ID, AGENT_NAME, ConversationKind, MessageText, Role, Title};
 use crate::domain::{ClientMessageId, ConnectionId, ConversationId, MessageId, UserId};
 use crate::store::keys::{self, Gsi1, Key};
-use crate::views::{ConversationView, MessageView, Profile, now_timestamp};
+use crate::views::{MessageView, Profile, now_timestamp};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +30,7 @@ entities! {
     UserItem => "user",
     CredentialsItem => "credentials",
     ConversationItem => "conversation",
+    RosterItem => "roster",
     MembershipItem => "membership",
     MessageItem => "message",
     IdempotencyItem => "idempotency",
@@ -91,37 +92,94 @@ pub struct CredentialsItem {
     pub password_hash: String,
 }
 
-/// A conversation: its summary (what the API shows, `last_message` included) and the id of
-/// that last message at the top level, for the update condition.
+/// A conversation's META item: what every member sees of it, and `seq`, the number of
+/// messages stored in it (each message records its own), which read positions count against.
+/// Kept small: every send rewrites it, so its size is part of every send's write cost.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConversationItem {
     #[serde(flatten)]
     pub key: Key,
-    #[serde(flatten)]
-    pub summary: ConversationView,
+    pub conversation_id: ConversationId,
+    /// Absent on items written before groups: those are direct or AI (`is_ai`).
+    #[serde(default)]
+    pub kind: ConversationKind,
+    pub is_ai: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Direct and AI conversations: their two participants, fixed for life. Empty for a group,
+    /// whose members change and are kept in its [`RosterItem`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub participants: Vec<UserId>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default)]
+    pub last_message: Option<MessageView>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_message_id: Option<MessageId>,
+    #[serde(default)]
+    pub seq: u64,
 }
 
 impl ConversationItem {
-    pub fn id(&self) -> ConversationId {
-        self.summary.conversation_id
+    pub fn new(id: ConversationId, kind: ConversationKind, title: Option<Title>, participants: Vec<UserId>) -> Self {
+        let now = now_timestamp();
+        Self {
+            key: keys::conversation(id),
+            conversation_id: id,
+            kind,
+            is_ai: kind == ConversationKind::Ai,
+            title: title.map(String::from),
+            participants: if kind == ConversationKind::Group { Vec::new() } else { participants },
+            created_at: now.clone(),
+            updated_at: now,
+            last_message: None,
+            last_message_id: None,
+            seq: 0,
+        }
     }
 
-    pub fn has_participant(&self, user: UserId) -> bool {
-        self.summary.participants.contains(&user)
+    pub fn kind(&self) -> ConversationKind {
+        if self.is_ai { ConversationKind::Ai } else { self.kind }
     }
 }
 
-/// One user's copy of a conversation's summary; GSI1 orders a user's copies by activity.
+/// A group's members in join order (its creator first), apart from the META item so that a
+/// send's write does not grow with the group: written only when members change, under an
+/// optimistic `version` condition, so concurrent changes never exceed the limit or lose one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RosterItem {
+    #[serde(flatten)]
+    pub key: Key,
+    pub conversation_id: ConversationId,
+    pub members: Vec<Member>,
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub user_id: UserId,
+    pub role: Role,
+    pub joined_at: String,
+}
+
+/// A user's place in a conversation: its position in the user's inbox (GSI1, by activity) and
+/// the user's read position. Summaries are not copied here: the inbox reads them from the
+/// conversations' META items, so a send writes one summary whatever the number of members.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MembershipItem {
     #[serde(flatten)]
     pub key: Key,
     #[serde(flatten)]
     pub index: Gsi1,
-    #[serde(flatten)]
-    pub summary: ConversationView,
+    pub conversation_id: ConversationId,
+    /// Tells the inbox whether to read a roster too (items from before groups: direct or AI).
+    #[serde(default)]
+    pub kind: ConversationKind,
+    /// The `seq` of the last message read; unread = the conversation's `seq` minus this.
+    #[serde(default)]
+    pub read_seq: u64,
+    #[serde(default)]
+    pub last_read_message_id: Option<MessageId>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -139,11 +197,14 @@ pub struct MessageItem {
     /// to the `ai-reply` function.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub needs_reply: bool,
+    /// Its place in the conversation (1, 2, ...): the conversation's `seq` when it was stored.
+    #[serde(default)]
+    pub seq: u64,
 }
 
 impl MessageItem {
     /// A new message from `sender`, not stored yet: its id (UUIDv7, time-ordered) and timestamp
-    /// are taken now.
+    /// are taken now, and its `seq` follows the conversation's as read.
     pub fn draft(
         conversation: &ConversationItem,
         sender: UserId,
@@ -152,15 +213,26 @@ impl MessageItem {
     ) -> Self {
         let id = MessageId::generate();
         Self {
-            key: keys::message(conversation.id(), id),
-            conversation_id: conversation.id(),
+            key: keys::message(conversation.conversation_id, id),
+            conversation_id: conversation.conversation_id,
             message_id: id,
             sender_id: sender,
             message: text.into(),
             timestamp: now_timestamp(),
             client_message_id,
-            needs_reply: conversation.summary.is_ai && sender != AGENT_ID,
+            needs_reply: conversation.kind() == ConversationKind::Ai && sender != AGENT_ID,
+            seq: conversation.seq + 1,
         }
+    }
+
+    /// The same message drafted again after another one took its place (`seq`): a new id and
+    /// timestamp, so that ids, timestamps and `seq` keep one order.
+    pub fn redraft(&mut self, conversation: &ConversationItem) {
+        let id = MessageId::generate();
+        self.key = keys::message(self.conversation_id, id);
+        self.message_id = id;
+        self.timestamp = now_timestamp();
+        self.seq = conversation.seq + 1;
     }
 
     pub fn view(&self) -> MessageView {

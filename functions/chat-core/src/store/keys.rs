@@ -50,8 +50,11 @@ fn key(pk: String, sk: impl Into<String>) -> Key {
     Key { pk, sk: sk.into() }
 }
 
+pub const PROFILE_SK: &str = "PROFILE";
+pub const META_SK: &str = "META";
+
 pub fn user(id: UserId) -> Key {
-    key(format!("USER#{id}"), "PROFILE")
+    key(format!("USER#{id}"), PROFILE_SK)
 }
 
 /// The email's claim: unique per address, holds the credentials.
@@ -60,14 +63,21 @@ pub fn email(email: &Email) -> Key {
 }
 
 pub fn conversation(id: ConversationId) -> Key {
-    key(format!("CONV#{id}"), "META")
+    key(format!("CONV#{id}"), META_SK)
+}
+
+pub const ROSTER_SK: &str = "MEMBERS";
+
+/// A group's members (its roster).
+pub fn roster(id: ConversationId) -> Key {
+    key(conversation_pk(id), ROSTER_SK)
 }
 
 pub fn conversation_pk(id: ConversationId) -> String {
     format!("CONV#{id}")
 }
 
-/// A user's copy of a conversation's summary, indexed by activity in GSI1.
+/// A user's membership of a conversation (read position), indexed by activity in GSI1.
 pub fn membership(user: UserId, conversation: ConversationId) -> Key {
     key(format!("USER#{user}"), format!("CONV#{conversation}"))
 }

@@ -5,6 +5,7 @@ pub mod connections;
 pub mod conversations;
 mod delivery;
 pub mod error;
+pub mod inbox;
 pub mod items;
 pub mod keys;
 pub mod messages;
@@ -14,7 +15,9 @@ pub mod users;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, TransactWriteItem, WriteRequest,
+};
 pub use error::{Missing, StoreError, StoreResult};
 use items::{ENTITY_TYPE, Entity};
 use serde::Serialize;
@@ -23,6 +26,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 pub type Item = HashMap<String, AttributeValue>;
+
+/// BatchGetItem takes at most 100 keys.
+pub(crate) const BATCH_GET_KEYS: usize = 100;
 
 #[derive(Clone)]
 pub struct Store {
@@ -66,6 +72,11 @@ pub(crate) fn entity_type(item: &Item) -> Option<&str> {
     item.get(ENTITY_TYPE).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
+/// An item's sort key.
+pub(crate) fn sort_key(item: &Item) -> Option<&str> {
+    item.get(keys::SK).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
 fn encode<T: Serialize>(value: &T) -> StoreResult<Item> {
     serde_dynamo::to_item(value).map_err(|e| StoreError::internal(format!("serialize item: {e}")))
 }
@@ -84,6 +95,10 @@ pub(crate) fn key_item(key: &keys::Key) -> StoreResult<Item> {
 
 pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
+}
+
+pub(crate) fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
 }
 
 /// One page of a listing, as read: items in order, and whether more remain after the last.
@@ -207,24 +222,57 @@ impl Store {
         Err(StoreError::Unavailable(format!("{op}: keys left unprocessed")))
     }
 
-    /// Reads two items of different kinds in one round trip.
-    pub(crate) async fn get_two<A: Entity, B: Entity>(
-        &self,
-        op: &str,
-        a: &keys::Key,
-        b: &keys::Key,
-    ) -> StoreResult<(Option<A>, Option<B>)> {
-        let (key_a, key_b) = (key_item(a)?, key_item(b)?);
-        let (mut found_a, mut found_b) = (None, None);
-        for item in self.batch_get(op, vec![key_a.clone(), key_b]).await? {
-            let is_a = [keys::PK, keys::SK].iter().all(|name| item.get(*name) == key_a.get(*name));
-            if is_a {
-                found_a = Some(from_item(item)?);
-            } else {
-                found_b = Some(from_item(item)?);
+    /// Reads any number of items: BatchGetItems of 100 keys, in parallel (one round trip).
+    pub(crate) async fn batch_get_all(&self, op: &str, keys: Vec<Item>) -> StoreResult<Vec<Item>> {
+        let batches = keys.chunks(BATCH_GET_KEYS).map(|chunk| self.batch_get(op, chunk.to_vec()));
+        Ok(futures::future::try_join_all(batches).await?.into_iter().flatten().collect())
+    }
+
+    /// Puts items unconditionally: BatchWriteItems of 25, in parallel.
+    pub(crate) async fn put_all(&self, op: &str, items: Vec<Item>) -> StoreResult<()> {
+        let requests = items
+            .into_iter()
+            .map(|item| {
+                let put = PutRequest::builder().set_item(Some(item)).build().map_err(StoreError::internal)?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.write_all(op, requests).await
+    }
+
+    /// Deletes items by key: BatchWriteItems of 25, in parallel.
+    pub(crate) async fn delete_all(&self, op: &str, keys: Vec<Item>) -> StoreResult<()> {
+        let requests = keys
+            .into_iter()
+            .map(|key| {
+                let delete = DeleteRequest::builder().set_key(Some(key)).build().map_err(StoreError::internal)?;
+                Ok(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.write_all(op, requests).await
+    }
+
+    /// BatchWriteItem in chunks of 25, in parallel, resending what DynamoDB leaves unprocessed.
+    async fn write_all(&self, op: &str, requests: Vec<WriteRequest>) -> StoreResult<()> {
+        let batches = requests.chunks(25).map(|chunk| async move {
+            let mut requests = chunk.to_vec();
+            for attempt in 0..5u32 {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::sdk(op, e))?;
+                requests = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                if requests.is_empty() {
+                    return Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
             }
-        }
-        Ok((found_a, found_b))
+            Err(StoreError::Unavailable(format!("{op}: items left unprocessed")))
+        });
+        futures::future::try_join_all(batches).await.map(|_| ())
     }
 
     /// One page of a GSI1 partition, asking for `limit + 1` items: the extra one only proves

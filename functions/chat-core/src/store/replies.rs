@@ -7,7 +7,8 @@
 //! concurrently, a trigger is delivered, one reply at most is stored. A failed attempt deletes
 //! its claim; a claim whose invocation died is taken over once its lease has run out.
 
-use super::items::{ConversationItem, MessageItem, ReplyClaimItem};
+use super::conversations::Conversation;
+use super::items::{MessageItem, ReplyClaimItem};
 use super::messages::{DELIVERY_LEASE_MS, Posted, Replay, now_ms};
 use super::{Store, StoreError, StoreResult, key_item, keys, s, to_item};
 use crate::domain::AGENT_ID;
@@ -120,12 +121,14 @@ impl Store {
     /// `None`: the claim was lost (taken over after its lease ran out) and nothing was stored.
     pub async fn store_reply(
         &self,
-        conversation: &ConversationItem,
+        conversation: &Conversation,
         claim: &ReplyClaim,
         text: MessageText,
     ) -> StoreResult<Option<MessageItem>> {
-        let message = MessageItem::draft(conversation, AGENT_ID, text, None);
-        let done = Update::builder()
+        let message = MessageItem::draft(&conversation.item, AGENT_ID, text, None);
+        // Built for each draft of the message: the claim records the id it was stored under.
+        let guard = |message: &MessageItem| -> StoreResult<TransactWriteItem> {
+            let done = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key_item(&keys::ai_reply(claim.conversation_id, claim.reply_to))?))
             .update_expression(
@@ -143,8 +146,9 @@ impl Store {
             .expression_attribute_values(":at", s(crate::views::now_timestamp()))
             .build()
             .map_err(StoreError::internal)?;
-        let guard = TransactWriteItem::builder().update(done).build();
-        match self.post_message_if(conversation, message, Some(guard)).await? {
+            Ok(TransactWriteItem::builder().update(done).build())
+        };
+        match self.post_message_if(conversation, message, Some(&guard)).await? {
             Some(Posted::Stored(message)) => Ok(Some(message)),
             Some(Posted::Replayed(..)) => Err(StoreError::internal("store reply: replayed without a client id")),
             None => Ok(None),

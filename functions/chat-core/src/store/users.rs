@@ -1,9 +1,10 @@
 //! Users: registration (email claim + profile in one transaction), login lookup, profiles.
 
 use super::items::{CredentialsItem, UserItem};
-use super::{Listed, Store, StoreError, StoreResult, Transact, cursor, keys, to_item};
+use super::{Listed, Store, StoreError, StoreResult, Transact, cursor, from_item, key_item, keys, to_item};
 use crate::domain::{DisplayName, Email, PictureUrl, UserId};
 use crate::views::now_timestamp;
+use std::collections::HashMap;
 
 pub struct NewUser {
     pub email: Email,
@@ -43,6 +44,14 @@ impl Store {
 
     pub async fn user(&self, id: UserId) -> StoreResult<Option<UserItem>> {
         self.get("get user", &keys::user(id)).await
+    }
+
+    /// Profiles by id, in one round trip (BatchGetItems of 100, in parallel); unknown ids are
+    /// absent from the map.
+    pub async fn users(&self, ids: &[UserId]) -> StoreResult<HashMap<UserId, UserItem>> {
+        let wanted = ids.iter().map(|id| key_item(&keys::user(*id))).collect::<Result<_, _>>()?;
+        let found = self.batch_get_all("get users", wanted).await?;
+        found.into_iter().map(|item| from_item::<UserItem>(item).map(|u| (u.user_id, u))).collect()
     }
 
     /// Users in registration order, from the USERS partition of GSI1, after `cursor`.

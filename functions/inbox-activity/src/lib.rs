@@ -1,0 +1,81 @@
+//! Moves conversations up their members' inboxes (`GET /api/conversations` is ordered by
+//! activity): DynamoDB stream records of inserted messages, filtered by the event source
+//! mapping. A send only moves its sender's inbox, so that its write cost stays the same
+//! whatever the group's size (`docs/data-model.md`); this catches the other members up, a
+//! moment later and off the request path. A batch is coalesced per conversation (its newest
+//! message), and positions only move forward, so redelivered or late batches are harmless.
+//!
+//! A conversation that could not be updated (DynamoDB unavailable) reports its first record
+//! as a batch item failure, so Lambda retries from there (`ReportBatchItemFailures`).
+
+use aws_lambda_events::event::dynamodb::Event;
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use chat_core::App;
+use chat_core::domain::ConversationId;
+use chat_core::store::items::MessageItem;
+use futures::StreamExt;
+use std::collections::BTreeMap;
+
+/// Conversations of one batch updated at once.
+const CONCURRENCY: usize = 4;
+
+/// The newest message of one conversation in a batch, and the batch's first record of it.
+struct Latest {
+    timestamp: String,
+    first_record: String,
+}
+
+pub async fn handler(app: &App, event: Event) -> DynamoDbEventResponse {
+    let mut latest: BTreeMap<ConversationId, Latest> = BTreeMap::new();
+    for record in event.records {
+        if record.event_name != "INSERT" {
+            continue;
+        }
+        let sequence = record.change.sequence_number.clone().unwrap_or_default();
+        let message: MessageItem = match serde_dynamo::from_item(record.change.new_image) {
+            Ok(message) => message,
+            Err(err) => {
+                tracing::debug!(error = %err, "not a message item; skipped");
+                continue;
+            }
+        };
+        let entry = latest
+            .entry(message.conversation_id)
+            .or_insert(Latest { timestamp: String::new(), first_record: sequence });
+        if message.timestamp > entry.timestamp {
+            entry.timestamp = message.timestamp;
+        }
+    }
+    let failed: Vec<String> = futures::stream::iter(latest)
+        .map(|(id, latest)| async move { (!move_up(app, id, &latest.timestamp).await).then_some(latest.first_record) })
+        .buffer_unordered(CONCURRENCY)
+        .filter_map(|failed| async move { failed })
+        .collect()
+        .await;
+    let mut response = DynamoDbEventResponse::default();
+    for id in failed {
+        let mut failure = DynamoDbBatchItemFailure::default();
+        failure.item_identifier = Some(id);
+        response.batch_item_failures.push(failure);
+    }
+    response
+}
+
+/// `false` when it must be retried.
+async fn move_up(app: &App, id: ConversationId, timestamp: &str) -> bool {
+    let conversation = match app.store.conversation(id).await {
+        Ok(Some(conversation)) => conversation,
+        Ok(None) => return true,
+        Err(err) => {
+            tracing::error!(conversation_id = %id, error = %err, "could not read the conversation; will be retried");
+            return false;
+        }
+    };
+    match app.store.move_up_inboxes(&conversation, timestamp).await {
+        Ok(()) => true,
+        Err(err) => {
+            tracing::error!(conversation_id = %id, error = %err, "could not move the inboxes up; will be retried");
+            false
+        }
+    }
+}
