@@ -17,6 +17,20 @@ pub fn with_token<'a>(token: &'a str, vars: &[(&'a str, &'a str)]) -> Vec<(&'a s
 }
 
 /// Asserts a successful JSON reply with this status and returns its body.
+/// The fields of a conversation body (CONTRACT.md, "Conversations").
+pub const CONVERSATION_FIELDS: &[&str] = &[
+    "conversation_id",
+    "kind",
+    "is_ai",
+    "title",
+    "participants",
+    "created_at",
+    "updated_at",
+    "last_message",
+    "unread_count",
+    "last_read_message_id",
+];
+
 #[track_caller]
 pub fn assert_ok(reply: &Reply, status: u16) -> &Value {
     assert_eq!(reply.status, status, "unexpected status, body: {}", reply.body);

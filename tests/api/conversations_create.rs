@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 /// A conversation as created: the contract's fields, these participants, no message yet.
 #[track_caller]
 pub fn assert_new_conversation(body: &Value, is_ai: bool, participants: &[&str]) -> String {
-    assert_fields(body, &["conversation_id", "is_ai", "participants", "created_at", "updated_at", "last_message"]);
+    assert_fields(body, crate::common::CONVERSATION_FIELDS);
     let id = assert_uuid(&body["conversation_id"]);
     assert_eq!(body["is_ai"], json!(is_ai));
     assert_eq!(body["participants"], json!(participants));

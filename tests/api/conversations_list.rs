@@ -57,9 +57,14 @@ async fn lists_own_conversations_in_full_most_recent_activity_first() {
     assert_new_conversation(&reply.body[2], false, &[&alice.id, &bob.id]);
     let created_at_bob = reply.body[2]["created_at"].clone();
 
-    // A message moves its conversation to the top, for both participants.
+    // A message moves its conversation to the top, for both participants, once the stream
+    // has run (`inbox-activity`); the summary moves at once.
     let sent = env.send(&bob, &with_bob, "hello alice").await;
     assert_ok(&sent, 200);
+    let reply = list(&env, &alice).await;
+    assert_eq!(ids(&reply.body, "conversation_id"), [ai.as_str(), &with_carol, &with_bob], "not yet");
+    assert_last_message(&reply.body[2], &sent.body, &bob.id, "hello alice");
+    env.stream_message(&with_bob, &bob, &sent.body).await;
     let reply = list(&env, &alice).await;
     assert_eq!(ids(&reply.body, "conversation_id"), [with_bob.as_str(), &ai, &with_carol]);
     assert_last_message(&reply.body[0], &sent.body, &bob.id, "hello alice");
@@ -67,19 +72,27 @@ async fn lists_own_conversations_in_full_most_recent_activity_first() {
     assert_eq!(ids(&list(&env, &bob).await.body, "conversation_id"), [with_bob.as_str(), &not_alices]);
 
     let sent = env.send(&alice, &with_carol, "hi carol").await;
+    env.stream_message(&with_carol, &alice, &sent.body).await;
     let reply = list(&env, &alice).await;
     assert_eq!(ids(&reply.body, "conversation_id"), [with_carol.as_str(), &with_bob, &ai]);
     assert_last_message(&reply.body[0], &sent.body, &alice.id, "hi carol");
-    assert_eq!(list(&env, &carol).await.body[0], reply.body[0], "both participants see the same summary");
+    // Both see the same summary, each with their own read state: the sender has read it.
+    let mut carols = list(&env, &carol).await.body[0].clone();
+    assert_eq!((&carols["unread_count"], &carols["last_read_message_id"]), (&json!(1), &Value::Null));
+    assert_eq!(
+        (&reply.body[0]["unread_count"], &reply.body[0]["last_read_message_id"]),
+        (&json!(0), &sent.body["message_id"])
+    );
+    for field in ["unread_count", "last_read_message_id"] {
+        carols[field] = reply.body[0][field].clone();
+    }
+    assert_eq!(carols, reply.body[0], "both participants see the same summary");
 }
 
 /// `last_message` is the sent message and `updated_at` its timestamp.
 #[track_caller]
 pub fn assert_last_message(conversation: &Value, sent: &Value, sender: &str, text: &str) {
-    assert_fields(
-        conversation,
-        &["conversation_id", "is_ai", "participants", "created_at", "updated_at", "last_message"],
-    );
+    assert_fields(conversation, crate::common::CONVERSATION_FIELDS);
     let expected = json!({
         "message_id": sent["message_id"], "sender_id": sender, "message": text, "timestamp": sent["timestamp"],
     });

@@ -124,7 +124,7 @@ pub async fn create_conversation(app: &App, conversation: Conversation) -> ApiRe
     let (created, listeners) = tokio::join!(app.store.create_conversation(conversation), app.store.listeners(members));
     let created = created?;
     if let Created::New(conversation) = &created {
-        let frame = frames::conversation_created(&conversation.view(None));
+        let frame = frames::conversation_created(&conversation.view(None, 0));
         let id = conversation.id();
         match listeners {
             Ok(listeners) => {

@@ -57,7 +57,9 @@ async fn create(app: &App, req: Request) -> ApiResult<Response<Body>> {
             (None, _) => return Err(ApiError::not_found("participant_id: no such user")),
             // The caller's read position in it comes with it.
             (Some(_), Some((existing, membership))) => {
-                return json(StatusCode::OK, &existing.view(membership.as_ref()));
+                let last_read = membership.as_ref().and_then(|m| m.last_read_message_id);
+                let unread = app.store.unread_count(id, user, last_read).await?;
+                return json(StatusCode::OK, &existing.view(membership.as_ref(), unread));
             }
             (Some(_), None) => {
                 let conversation = Conversation::pair(id, ConversationKind::Direct, [user, other]);
@@ -66,9 +68,9 @@ async fn create(app: &App, req: Request) -> ApiResult<Response<Body>> {
         }
     };
     match created {
-        Created::New(c) => json(StatusCode::CREATED, &c.view(None)),
-        // Lost a race to create the same pair: nothing of it is read yet.
-        Created::Existing(c) => json(StatusCode::OK, &c.view(None)),
+        Created::New(c) => json(StatusCode::CREATED, &c.view(None, 0)),
+        // Lost a race to create the same pair: nothing of it can have been sent yet.
+        Created::Existing(c) => json(StatusCode::OK, &c.view(None, 0)),
     }
 }
 

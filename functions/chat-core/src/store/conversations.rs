@@ -8,11 +8,11 @@
 
 use super::items::{ConversationItem, Member, MembershipItem, RosterItem, UserItem};
 use super::{
-    Item, Listed, Missing, Store, StoreError, StoreResult, Transact, cursor, from_item, key_item, keys, to_item,
+    Item, Listed, Missing, Store, StoreError, StoreResult, Transact, cursor, from_item, key_item, keys, s, to_item,
 };
-use crate::domain::{AGENT_ID, ConversationId, ConversationKind, Role, Title, UserId};
+use crate::domain::{AGENT_ID, ConversationId, ConversationKind, MessageId, Role, Title, UserId};
 use crate::views::ConversationView;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Put, Select, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -97,9 +97,9 @@ impl Conversation {
         self.member_ids().into_iter().filter(|u| *u != AGENT_ID).collect()
     }
 
-    /// The conversation as `reader` sees it (their membership: read position; `None` for a
-    /// new conversation, where nothing is unread).
-    pub fn view(&self, reader: Option<&MembershipItem>) -> ConversationView {
+    /// The conversation as `reader` sees it: their read position (their membership; `None` for
+    /// a new conversation) and their `unread` count ([`Store::unread_count`]).
+    pub fn view(&self, reader: Option<&MembershipItem>, unread: u64) -> ConversationView {
         let item = &self.item;
         ConversationView {
             conversation_id: item.conversation_id,
@@ -110,7 +110,7 @@ impl Conversation {
             created_at: item.created_at.clone(),
             updated_at: item.updated_at.clone(),
             last_message: item.last_message.clone(),
-            unread_count: item.seq.saturating_sub(reader.map_or(item.seq, |m| m.read_seq)),
+            unread_count: unread,
             last_read_message_id: reader.and_then(|m| m.last_read_message_id),
         }
     }
@@ -127,23 +127,27 @@ impl Conversation {
             },
             conversation_id: self.id(),
             kind: self.kind(),
-            read_seq: 0,
             last_read_message_id: None,
         }
     }
 }
 
-/// One entry of a user's inbox: their membership and the conversation it points at.
+/// One entry of a user's inbox: their membership, the conversation it points at, and how many
+/// of its messages they have not read.
 pub struct InboxEntry {
     pub membership: MembershipItem,
     pub conversation: Conversation,
+    pub unread: u64,
 }
 
 impl InboxEntry {
     pub fn view(&self) -> ConversationView {
-        self.conversation.view(Some(&self.membership))
+        self.conversation.view(Some(&self.membership), self.unread)
     }
 }
+
+/// Unread counts stop here: "100" reads "100 or more" (CONTRACT.md allows a documented cap).
+pub const UNREAD_CAP: u64 = 100;
 
 /// Position in a user's inbox; the GSI key is rebuilt from it for the caller only, so a
 /// forged cursor can never read someone else's inbox.
@@ -197,6 +201,39 @@ impl Store {
     /// A user's membership of a conversation (their read position), if they are a member.
     pub async fn membership(&self, user: UserId, conversation: ConversationId) -> StoreResult<Option<MembershipItem>> {
         self.get("get membership", &keys::membership(user, conversation)).await
+    }
+
+    /// How many messages of `conversation` after `last_read` (all, when `None`) were sent by
+    /// others than `user`, up to [`UNREAD_CAP`]: one Query of at most `UNREAD_CAP + 1` items
+    /// (the user's own messages after their read position, rare since sending moves it, are
+    /// read and not counted). Counted when read, so that a send writes no counter per member.
+    pub async fn unread_count(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        last_read: Option<MessageId>,
+    ) -> StoreResult<u64> {
+        // Just after the read message ("MSG#<id>" and then any suffix sorts above "MSG#<id>").
+        let low = match last_read {
+            Some(id) => format!("{}~", keys::message_sk(id)),
+            None => keys::MESSAGE_PREFIX.to_string(),
+        };
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND SK BETWEEN :low AND :high")
+            .filter_expression("sender_id <> :me")
+            .expression_attribute_values(":pk", s(keys::conversation_pk(conversation)))
+            .expression_attribute_values(":low", s(low))
+            .expression_attribute_values(":high", s(keys::MESSAGES_END))
+            .expression_attribute_values(":me", s(user.to_string()))
+            .select(Select::Count)
+            .limit(UNREAD_CAP as i32 + 1)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("count unread", e))?;
+        Ok((out.count.max(0) as u64).min(UNREAD_CAP))
     }
 
     /// For creating a direct conversation, in one round trip: the partner's profile, and the
@@ -301,16 +338,21 @@ impl Store {
         let page: Listed<MembershipItem> =
             self.query_index("list conversations", keys::inbox_pk(user), after, limit, true, |_| String::new()).await?;
         let ids: Vec<ConversationId> = page.items.iter().map(|m| m.conversation_id).collect();
-        let mut found = self.conversations(&ids).await?;
+        // The page's conversations and its unread counts, all at once: one more round trip.
+        let counts = page.items.iter().map(|m| self.unread_count(m.conversation_id, user, m.last_read_message_id));
+        let (found, counts) =
+            futures::future::join(self.conversations(&ids), futures::future::try_join_all(counts)).await;
+        let (mut found, counts) = (found?, counts?);
         let entries = page
             .items
             .into_iter()
-            .filter_map(|membership| {
+            .zip(counts)
+            .filter_map(|(membership, unread)| {
                 let Some(conversation) = found.remove(&membership.conversation_id) else {
                     tracing::warn!(conversation_id = %membership.conversation_id, "membership without a conversation");
                     return None;
                 };
-                Some(InboxEntry { membership, conversation })
+                Some(InboxEntry { membership, conversation, unread })
             })
             .collect();
         Ok(Listed::new(entries, page.more, cursor_of))

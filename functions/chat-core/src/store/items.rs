@@ -92,9 +92,8 @@ pub struct CredentialsItem {
     pub password_hash: String,
 }
 
-/// A conversation's META item: what every member sees of it, and `seq`, the number of
-/// messages stored in it (each message records its own), which read positions count against.
-/// Kept small: every send rewrites it, so its size is part of every send's write cost.
+/// A conversation's META item: what every member sees of it. Kept small: every send rewrites
+/// it, so its size is part of every send's write cost.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConversationItem {
     #[serde(flatten)]
@@ -116,8 +115,6 @@ pub struct ConversationItem {
     pub last_message: Option<MessageView>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_message_id: Option<MessageId>,
-    #[serde(default)]
-    pub seq: u64,
 }
 
 impl ConversationItem {
@@ -134,7 +131,6 @@ impl ConversationItem {
             updated_at: now,
             last_message: None,
             last_message_id: None,
-            seq: 0,
         }
     }
 
@@ -175,10 +171,9 @@ pub struct MembershipItem {
     /// Tells the inbox whether to read a roster too (items from before groups: direct or AI).
     #[serde(default)]
     pub kind: ConversationKind,
-    /// The `seq` of the last message read; unread = the conversation's `seq` minus this.
-    #[serde(default)]
-    pub read_seq: u64,
-    #[serde(default)]
+    /// The user's read position: ids are UUIDv7, so "after it" is "greater". Absent (never
+    /// null) until set, so that conditions can compare it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_read_message_id: Option<MessageId>,
 }
 
@@ -197,14 +192,11 @@ pub struct MessageItem {
     /// to the `ai-reply` function.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub needs_reply: bool,
-    /// Its place in the conversation (1, 2, ...): the conversation's `seq` when it was stored.
-    #[serde(default)]
-    pub seq: u64,
 }
 
 impl MessageItem {
     /// A new message from `sender`, not stored yet: its id (UUIDv7, time-ordered) and timestamp
-    /// are taken now, and its `seq` follows the conversation's as read.
+    /// are taken now.
     pub fn draft(
         conversation: &ConversationItem,
         sender: UserId,
@@ -221,18 +213,7 @@ impl MessageItem {
             timestamp: now_timestamp(),
             client_message_id,
             needs_reply: conversation.kind() == ConversationKind::Ai && sender != AGENT_ID,
-            seq: conversation.seq + 1,
         }
-    }
-
-    /// The same message drafted again after another one took its place (`seq`): a new id and
-    /// timestamp, so that ids, timestamps and `seq` keep one order.
-    pub fn redraft(&mut self, conversation: &ConversationItem) {
-        let id = MessageId::generate();
-        self.key = keys::message(self.conversation_id, id);
-        self.message_id = id;
-        self.timestamp = now_timestamp();
-        self.seq = conversation.seq + 1;
     }
 
     pub fn view(&self) -> MessageView {

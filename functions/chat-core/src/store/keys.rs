@@ -83,6 +83,8 @@ pub fn membership(user: UserId, conversation: ConversationId) -> Key {
 }
 
 pub const MESSAGE_PREFIX: &str = "MSG#";
+/// Above every message sort key ('$' is the character after '#').
+pub const MESSAGES_END: &str = "MSG$";
 
 pub fn message(conversation: ConversationId, id: MessageId) -> Key {
     key(conversation_pk(conversation), message_sk(id))

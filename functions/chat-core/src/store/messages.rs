@@ -1,11 +1,10 @@
-//! Messages: stored in their conversation's partition under time-ordered ids and their `seq`,
-//! with the conversation's summary, the sender's read position and the idempotency record
-//! written in the same transaction.
+//! Messages: stored in their conversation's partition under time-ordered ids, with the
+//! conversation's summary and the idempotency record written in the same transaction.
 
 use super::conversations::Conversation;
 use super::items::{ConversationItem, IdempotencyItem, MessageItem};
-use super::{Missing, Store, StoreError, StoreResult, Transact, from_item, key_item, keys, n, s, to_item, to_value};
-use crate::domain::{AGENT_ID, ClientMessageId, ConversationId, MessageId, MessageText, UserId};
+use super::{Missing, Store, StoreError, StoreResult, Transact, from_item, key_item, keys, s, to_item, to_value};
+use crate::domain::{ClientMessageId, ConversationId, ConversationKind, MessageId, MessageText, UserId};
 use crate::views::MessageView;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
@@ -53,14 +52,8 @@ pub struct History {
     pub more: bool,
 }
 
-/// How many times a send drafts its message again after other sends took the `seq` it read:
-/// each round one of the contending sends wins, so this bounds the burst one conversation
-/// absorbs at once (the request's deadline, `bounds.rs`, still applies).
-const SEQ_ATTEMPTS: u32 = 64;
-
 impl Store {
-    /// Stores a message as the conversation's next (`seq`), moves its summary forward and the
-    /// sender's read position to it, in one transaction.
+    /// Stores a message and moves the conversation's summary forward, in one transaction.
     pub async fn post_message(
         &self,
         conversation: &Conversation,
@@ -79,72 +72,62 @@ impl Store {
     }
 
     /// [`Store::store_message`] with one more conditional action in the same transaction
-    /// (`guard`, e.g. "this reply's claim is still mine", built for the message as drafted):
-    /// when its condition fails, nothing is stored and the answer is `None`.
+    /// (`guard`, e.g. "this reply's claim is still mine"): when its condition fails, nothing is
+    /// stored and the answer is `None`.
     ///
     /// Actions, in order: the idempotency claim (when a `client_message_id` is given), the
-    /// message, META (conditional on the `seq` read: the message is exactly the next one), the
-    /// sender's membership (conditional on existing: a member removed meanwhile stores nothing)
-    /// and the guard. When another message took the `seq`, META is read again and the message
-    /// drafted again with the next one, so ids, timestamps and `seq` keep one order and
-    /// `last_message` never moves backwards.
+    /// message, META, in a group the sender's membership (a condition: a member removed
+    /// meanwhile stores nothing), the guard. META moves to the message only if it is newer than
+    /// its last one: when a newer one got there first, the message is stored without touching
+    /// META, so `last_message` never moves backwards and no send waits on another. Nothing here
+    /// grows with the number of members: their inboxes, and the sender's read position, move
+    /// off the request path (`inbox-activity`, [`Store::move_up_inboxes`]).
     pub(crate) async fn post_message_if(
         &self,
         conversation: &Conversation,
-        mut message: MessageItem,
-        guard: Option<&(dyn Fn(&MessageItem) -> StoreResult<TransactWriteItem> + Sync)>,
+        message: MessageItem,
+        guard: Option<TransactWriteItem>,
     ) -> StoreResult<Option<Posted>> {
-        let (sender, client_message_id) = (message.sender_id, message.client_message_id);
-        let id = conversation.id();
-        let mut meta = conversation.item.clone();
-        for attempt in 0..SEQ_ATTEMPTS {
+        let (id, sender, client_message_id) = (conversation.id(), message.sender_id, message.client_message_id);
+        let idempotency = client_message_id.map(|client| IdempotencyItem {
+            key: keys::idempotency(id, sender, client),
+            message_id: message.message_id,
+            message: message.message.clone(),
+            timestamp: message.timestamp.clone(),
+            delivered: false,
+            delivery_lease_ms: now_ms() + DELIVERY_LEASE_MS,
+        });
+        let removable = conversation.kind() == ConversationKind::Group;
+        let mut with_summary = true;
+        for _ in 0..2 {
             let mut actions = Vec::new();
-            if let Some(client) = client_message_id {
-                let claim = IdempotencyItem {
-                    key: keys::idempotency(id, sender, client),
-                    message_id: message.message_id,
-                    message: message.message.clone(),
-                    timestamp: message.timestamp.clone(),
-                    delivered: false,
-                    delivery_lease_ms: now_ms() + DELIVERY_LEASE_MS,
-                };
-                actions.push(self.put(to_item(&claim)?, Some("attribute_not_exists(PK)"))?);
+            if let Some(claim) = &idempotency {
+                actions.push(self.put(to_item(claim)?, Some("attribute_not_exists(PK)"))?);
             }
             actions.push(self.put(to_item(&message)?, Some("attribute_not_exists(PK)"))?);
-            let meta_at = actions.len();
-            actions.push(self.summary_update(&meta, &message)?);
-            let member_at = (sender != AGENT_ID).then(|| actions.len());
-            if member_at.is_some() {
-                actions.push(self.read_by_sender(&meta, &message)?);
+            let summary_at = actions.len();
+            if with_summary {
+                actions.push(self.summary_update(&conversation.item, &message)?);
             }
-            let guard_at = match guard {
-                Some(guard) => {
-                    actions.push(guard(&message)?);
-                    Some(actions.len() - 1)
-                }
-                None => None,
-            };
+            let member_at = removable.then_some(actions.len());
+            if removable {
+                actions.push(self.must_exist(&keys::membership(sender, id))?);
+            }
+            let guard_at = guard.as_ref().map(|g| {
+                actions.push(g.clone());
+                actions.len() - 1
+            });
             match self.transact("post message", actions).await? {
                 Transact::Committed => return Ok(Some(Posted::Stored(message))),
                 Transact::ConditionFailed(failed) if guard_at.is_some_and(|g| failed.contains(&g)) => return Ok(None),
-                Transact::ConditionFailed(failed) if client_message_id.is_some() && failed.contains(&0) => {
+                Transact::ConditionFailed(failed) if idempotency.is_some() && failed.contains(&0) => {
                     return self.replay(id, sender, client_message_id, &message.message).await.map(Some);
                 }
                 Transact::ConditionFailed(failed) if member_at.is_some_and(|m| failed.contains(&m)) => {
                     return Err(StoreError::NotFound(Missing::Conversation));
                 }
-                Transact::ConditionFailed(failed) if failed == [meta_at] => {
-                    meta = self
-                        .get("get conversation", &keys::conversation(id))
-                        .await?
-                        .ok_or(StoreError::NotFound(Missing::Conversation))?;
-                    message.redraft(&meta);
-                    if attempt > 2 {
-                        // Many sends at once: spread them out a little.
-                        let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 16;
-                        tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
-                    }
-                }
+                // A newer message is the last one already: store this one without moving it back.
+                Transact::ConditionFailed(failed) if with_summary && failed == [summary_at] => with_summary = false,
                 Transact::ConditionFailed(failed) => {
                     return Err(StoreError::internal(format!(
                         "post message: unexpected condition failure at {failed:?}"
@@ -152,39 +135,21 @@ impl Store {
                 }
             }
         }
-        Err(StoreError::Unavailable("post message: too many concurrent sends in one conversation".into()))
+        Err(StoreError::internal("post message: retries exhausted"))
     }
 
-    /// META: the message is its next (`seq`), its summary and activity move to it.
+    /// META: the summary and activity move to the message, if it is newer than the last one.
     fn summary_update(&self, meta: &ConversationItem, message: &MessageItem) -> StoreResult<TransactWriteItem> {
-        let seq_read = if meta.seq == 0 { "attribute_not_exists(seq) OR seq = :prev" } else { "seq = :prev" };
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key_item(&keys::conversation(meta.conversation_id))?))
-            .update_expression("SET updated_at = :ts, last_message = :lm, last_message_id = :mid, seq = :seq")
-            .condition_expression(format!("attribute_exists(PK) AND ({seq_read})"))
+            .update_expression("SET updated_at = :ts, last_message = :lm, last_message_id = :mid")
+            .condition_expression(
+                "attribute_exists(PK) AND (attribute_not_exists(last_message_id) OR last_message_id < :mid)",
+            )
             .expression_attribute_values(":ts", s(&message.timestamp))
             .expression_attribute_values(":lm", to_value(&message.view())?)
             .expression_attribute_values(":mid", s(message.message_id.to_string()))
-            .expression_attribute_values(":seq", n(message.seq))
-            .expression_attribute_values(":prev", n(meta.seq))
-            .build()
-            .map_err(StoreError::internal)?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-
-    /// The sender has read their own message, and the conversation moves to the top of their
-    /// inbox at once (the other members' inboxes follow from the stream, `inbox-activity`).
-    fn read_by_sender(&self, meta: &ConversationItem, message: &MessageItem) -> StoreResult<TransactWriteItem> {
-        let sort = keys::inbox_sk(&message.timestamp, &meta.created_at, meta.conversation_id);
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::membership(message.sender_id, meta.conversation_id))?))
-            .update_expression("SET read_seq = :seq, last_read_message_id = :mid, GSI1SK = :sort")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":seq", n(message.seq))
-            .expression_attribute_values(":mid", s(message.message_id.to_string()))
-            .expression_attribute_values(":sort", s(sort))
             .build()
             .map_err(StoreError::internal)?;
         Ok(TransactWriteItem::builder().update(update).build())
@@ -264,8 +229,7 @@ impl Store {
     /// `MSG#` prefix and excludes the boundary message itself.
     pub async fn history(&self, conversation: ConversationId, page: HistoryPage, limit: usize) -> StoreResult<History> {
         let prefix = keys::MESSAGE_PREFIX;
-        // '$' is the character after '#': "MSG$" is above every message key.
-        let prefix_end = "MSG$";
+        let prefix_end = keys::MESSAGES_END;
         let (low, high, boundary, newest_first) = match page {
             HistoryPage::Latest => (prefix.to_string(), prefix_end.to_string(), None, true),
             HistoryPage::Before(id) => (prefix.to_string(), keys::message_sk(id), Some(id), true),

@@ -97,10 +97,6 @@ pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-pub(crate) fn n(value: u64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
 /// One page of a listing, as read: items in order, and whether more remain after the last.
 /// The edge may end a page early: [`Listed::cursor_after`] resumes after any item.
 pub struct Listed<T> {

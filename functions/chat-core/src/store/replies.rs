@@ -126,9 +126,7 @@ impl Store {
         text: MessageText,
     ) -> StoreResult<Option<MessageItem>> {
         let message = MessageItem::draft(&conversation.item, AGENT_ID, text, None);
-        // Built for each draft of the message: the claim records the id it was stored under.
-        let guard = |message: &MessageItem| -> StoreResult<TransactWriteItem> {
-            let done = Update::builder()
+        let done = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key_item(&keys::ai_reply(claim.conversation_id, claim.reply_to))?))
             .update_expression(
@@ -146,9 +144,8 @@ impl Store {
             .expression_attribute_values(":at", s(crate::views::now_timestamp()))
             .build()
             .map_err(StoreError::internal)?;
-            Ok(TransactWriteItem::builder().update(done).build())
-        };
-        match self.post_message_if(conversation, message, Some(&guard)).await? {
+        let guard = TransactWriteItem::builder().update(done).build();
+        match self.post_message_if(conversation, message, Some(guard)).await? {
             Some(Posted::Stored(message)) => Ok(Some(message)),
             Some(Posted::Replayed(..)) => Err(StoreError::internal("store reply: replayed without a client id")),
             None => Ok(None),
