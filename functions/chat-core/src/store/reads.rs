@@ -49,8 +49,10 @@ impl Store {
         message: MessageId,
     ) -> StoreResult<(Conversation, Option<MessageItem>)> {
         let message_key = keys::message(conversation, message);
-        let (found, message) =
-            tokio::join!(self.conversation_for(conversation, user), self.get::<MessageItem>("get message", &message_key));
+        let (found, message) = tokio::join!(
+            self.conversation_for(conversation, user),
+            self.get::<MessageItem>("get message", &message_key)
+        );
         Ok((found?, message?))
     }
 
@@ -59,7 +61,12 @@ impl Store {
     /// the membership as it stood answers (returned by the failed write, or read again when
     /// DynamoDB does not return it). A membership that is gone (the member left meanwhile) is
     /// a 404. `unread_count` counts against the conversation's `seq` as read in round 1.
-    pub async fn mark_read(&self, conversation: &Conversation, user: UserId, message: &MessageItem) -> StoreResult<Marked> {
+    pub async fn mark_read(
+        &self,
+        conversation: &Conversation,
+        user: UserId,
+        message: &MessageItem,
+    ) -> StoreResult<Marked> {
         let id = conversation.id();
         // META and the message were read apart: a message stored in between is newer than
         // META's `seq`, and still counts.
