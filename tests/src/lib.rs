@@ -77,6 +77,7 @@ functions! {
     MessagesSend => messages_send,
     RouteFallback => route_fallback [without_app],
     ConversationsConnect => conversations_connect,
+    ConversationsRead => conversations_read,
 }
 
 /// `users_get` becomes `users-get`, at compile time.

@@ -10,6 +10,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/conversations"),
     ("GET", "/api/conversations/{conversation_id}"),
     ("POST", "/api/conversations/{conversation_id}/connect"),
+    ("POST", "/api/conversations/{conversation_id}/read"),
     ("POST", "/api/messages"),
 ];
 

@@ -32,6 +32,12 @@ pub fn conversation_created(conversation: &ConversationView) -> Value {
     json!({"type": "conversation_created", "conversation": conversation})
 }
 
+/// Sent to every member's connections (the reader's own included) when a member's read
+/// position moves.
+pub fn read(conversation_id: ConversationId, user_id: UserId, message_id: MessageId) -> Value {
+    json!({"type": "read", "conversation_id": conversation_id, "user_id": user_id, "message_id": message_id})
+}
+
 pub fn pong() -> Value {
     json!({"type": "pong"})
 }

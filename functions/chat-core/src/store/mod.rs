@@ -9,6 +9,7 @@ pub mod inbox;
 pub mod items;
 pub mod keys;
 pub mod messages;
+pub mod reads;
 pub mod replies;
 pub mod users;
 
