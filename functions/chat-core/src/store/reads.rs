@@ -1,13 +1,14 @@
 //! Read positions: a member marks a conversation read up to one of its messages
-//! (`POST /api/conversations/{id}/read`). A send moves the sender's position in its own
-//! transaction (`messages::read_by_sender`); this is the explicit route.
+//! (`POST /api/conversations/{id}/read`). A send moves the sender's position a moment later,
+//! off the request path (`inbox-activity`, `Store::move_up_inboxes`); this is the explicit route.
 //!
 //! Two sequential round trips: the conversation (META + roster) and the message, in parallel;
-//! then one conditional UpdateItem on the caller's membership that only ever moves it forward.
+//! then one conditional UpdateItem on the caller's membership that only ever moves it forward,
+//! alongside the count of what is unread after the new position.
 
 use super::conversations::Conversation;
 use super::items::{MembershipItem, MessageItem};
-use super::{Missing, Store, StoreError, StoreResult, from_item, key_item, keys, n, s};
+use super::{Missing, Store, StoreError, StoreResult, from_item, key_item, keys, s};
 use crate::domain::{ConversationId, MessageId, UserId};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
@@ -57,10 +58,11 @@ impl Store {
     }
 
     /// Round 2: moves `user`'s read position to `message` unless it is there or further
-    /// already. The condition keeps concurrent reads from moving it backwards; when it fails,
-    /// the membership as it stood answers (returned by the failed write, or read again when
-    /// DynamoDB does not return it). A membership that is gone (the member left meanwhile) is
-    /// a 404. `unread_count` counts against the conversation's `seq` as read in round 1.
+    /// already, and counts what is unread after it, at once. The condition keeps concurrent
+    /// reads from moving it backwards; when it fails, the membership as it stood answers
+    /// (returned by the failed write, or read again when DynamoDB does not return it) and its
+    /// own position is counted from (one more round trip, only then). A membership that is
+    /// gone (the member left meanwhile) is a 404.
     pub async fn mark_read(
         &self,
         conversation: &Conversation,
@@ -68,27 +70,28 @@ impl Store {
         message: &MessageItem,
     ) -> StoreResult<Marked> {
         let id = conversation.id();
-        // META and the message were read apart: a message stored in between is newer than
-        // META's `seq`, and still counts.
-        let state = |read_seq: u64, last: Option<MessageId>| ReadState {
-            conversation_id: id,
-            last_read_message_id: last,
-            unread_count: conversation.item.seq.max(message.seq).saturating_sub(read_seq),
-        };
-        let result = self
+        let update = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key_item(&keys::membership(user, id))?))
-            .update_expression("SET read_seq = :seq, last_read_message_id = :mid")
-            .condition_expression("attribute_exists(PK) AND (attribute_not_exists(read_seq) OR read_seq < :seq)")
-            .expression_attribute_values(":seq", n(message.seq))
+            .update_expression("SET last_read_message_id = :mid")
+            .condition_expression(
+                "attribute_exists(PK) AND (attribute_not_exists(last_read_message_id) OR last_read_message_id < :mid)",
+            )
             .expression_attribute_values(":mid", s(message.message_id.to_string()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
+            .send();
+        let (result, unread) = tokio::join!(update, self.unread_count(id, user, Some(message.message_id)));
         let old = match result {
-            Ok(_) => return Ok(Marked::Moved(state(message.seq, Some(message.message_id)))),
+            Ok(_) => {
+                let state = ReadState {
+                    conversation_id: id,
+                    last_read_message_id: Some(message.message_id),
+                    unread_count: unread?,
+                };
+                return Ok(Marked::Moved(state));
+            }
             Err(err) => match err.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(failed)) => failed.item().cloned(),
                 _ => return Err(StoreError::sdk("mark read", err)),
@@ -99,6 +102,8 @@ impl Store {
             None => self.membership(user, id).await?,
         };
         let membership = membership.ok_or(StoreError::NotFound(Missing::Conversation))?;
-        Ok(Marked::Unchanged(state(membership.read_seq, membership.last_read_message_id)))
+        let last = membership.last_read_message_id;
+        let unread_count = self.unread_count(id, user, last).await?;
+        Ok(Marked::Unchanged(ReadState { conversation_id: id, last_read_message_id: last, unread_count }))
     }
 }
