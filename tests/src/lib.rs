@@ -77,6 +77,9 @@ functions! {
     MessagesSend => messages_send,
     RouteFallback => route_fallback [without_app],
     ConversationsConnect => conversations_connect,
+    ConversationsMembersList => conversations_members_list,
+    ConversationsMembersAdd => conversations_members_add,
+    ConversationsMembersRemove => conversations_members_remove,
 }
 
 /// `users_get` becomes `users-get`, at compile time.

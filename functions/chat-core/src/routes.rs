@@ -10,6 +10,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/conversations"),
     ("GET", "/api/conversations/{conversation_id}"),
     ("POST", "/api/conversations/{conversation_id}/connect"),
+    ("GET", "/api/conversations/{conversation_id}/members"),
+    ("POST", "/api/conversations/{conversation_id}/members"),
+    ("DELETE", "/api/conversations/{conversation_id}/members/{user_id}"),
     ("POST", "/api/messages"),
 ];
 

@@ -32,6 +32,11 @@ pub fn conversation_created(conversation: &ConversationView) -> Value {
     json!({"type": "conversation_created", "conversation": conversation})
 }
 
+/// Sent to every member before and after a change of a group's members (the removed included).
+pub fn members_changed(conversation_id: ConversationId, added: &[UserId], removed: &[UserId], by: UserId) -> Value {
+    json!({"type": "members_changed", "conversation_id": conversation_id, "added": added, "removed": removed, "by": by})
+}
+
 pub fn pong() -> Value {
     json!({"type": "pong"})
 }

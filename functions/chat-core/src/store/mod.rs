@@ -8,6 +8,7 @@ pub mod error;
 pub mod inbox;
 pub mod items;
 pub mod keys;
+pub mod members;
 pub mod messages;
 pub mod replies;
 pub mod users;
