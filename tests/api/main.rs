@@ -10,6 +10,7 @@ mod contract_gaps;
 mod conversations_create;
 mod conversations_history;
 mod conversations_list;
+mod conversations_members;
 mod faults;
 mod fixtures;
 mod hostile_input;
