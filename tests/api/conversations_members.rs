@@ -416,3 +416,24 @@ async fn the_last_admin_leaving_hands_over_to_the_earliest_joined() {
     let roster = &snapshot[&(format!("CONV#{conversation}"), "MEMBERS".to_string())];
     assert_eq!(roster["members"], json!([]));
 }
+
+#[tokio::test]
+async fn each_route_waits_for_two_round_trips_whatever_the_group_size() {
+    let env = TestEnv::new().await;
+    let alice = env.register("alice").await;
+    let seeded = seed_users(&env, 152).await;
+    let first: Vec<&str> = seeded[..150].iter().map(|(id, _)| id.as_str()).collect();
+    let conversation = group(&env, &alice, &first).await;
+
+    env.calls.reset();
+    assert_eq!(assert_ok(&list(&env, &alice, &conversation).await, 200).as_array().unwrap().len(), 151);
+    assert_eq!(env.calls.sequential(), 2, "list: {:?}", env.calls.operations());
+
+    env.calls.reset();
+    assert_ok(&add(&env, &seeded[0].1, &conversation, &ids(&seeded[150..152])).await, 200);
+    assert_eq!(env.calls.sequential(), 2, "add: {:?}", env.calls.operations());
+
+    env.calls.reset();
+    assert_eq!(remove(&env, &alice.token, &conversation, &seeded[151].0).await.status, 204);
+    assert_eq!(env.calls.sequential(), 2, "remove: {:?}", env.calls.operations());
+}
