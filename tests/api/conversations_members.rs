@@ -8,8 +8,8 @@ use chat_core::domain::UserId;
 use chat_core::store::items::{Entity, UserItem};
 use chat_core::store::keys;
 use chat_tests::Function::{
-    ConversationsCreate, ConversationsHistory, ConversationsMembersAdd as Add, ConversationsMembersList as List,
-    ConversationsMembersRemove as Remove,
+    ConversationsCreate, ConversationsHistory, ConversationsList, ConversationsMembersAdd as Add,
+    ConversationsMembersList as List, ConversationsMembersRemove as Remove,
 };
 use chat_tests::{Reply, TestEnv, User};
 use serde_json::{Value, json};
@@ -366,6 +366,8 @@ async fn a_removed_member_loses_access_and_frames_at_once() {
     env.send(&bob, &conversation, "still here?").await.assert_error(404);
     list(&env, &bob, &conversation).await.assert_error(404);
     env.refused(404, remove(&env, &bob.token, &conversation, &carol.id)).await;
+    let inbox = env.call(ConversationsList, "GET", "/api/conversations", Some(&bob.token), None).await;
+    assert!(crate::common::ids(assert_ok(&inbox, 200), "conversation_id").is_empty(), "it left bob's inbox");
 }
 
 #[tokio::test]

@@ -82,6 +82,7 @@ impl Store {
             let after = Conversation { item: current.item.clone(), roster: Some(next.clone()) };
             let memberships: Vec<Item> =
                 added.iter().map(|u| to_item(&after.membership_for(*u))).collect::<Result<_, _>>()?;
+            // The roster takes one action of the transaction; memberships fill the rest.
             let (now, later) = memberships.split_at(memberships.len().min(TRANSACTION_ACTIONS - 1));
             let mut actions = vec![self.put_roster(&next, roster.version)?];
             for item in now {
@@ -89,7 +90,9 @@ impl Store {
             }
             match self.transact("add members", actions).await? {
                 Transact::Committed => {
-                    // Too many for one transaction: the rest follow, as for a new group.
+                    // Too many for one transaction: the rest follow, as for a new group. A
+                    // removal racing into this gap could leave its member a stale inbox entry
+                    // (never access: every route checks the roster).
                     self.put_all("add memberships", later.to_vec()).await?;
                     return Ok(Ok(Changed { before: current, after, added, removed: Vec::new() }));
                 }
