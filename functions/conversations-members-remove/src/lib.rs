@@ -47,7 +47,7 @@ async fn announce(app: &App, changed: &Changed, by: UserId, listeners: Option<Re
     let (before, after) = (changed.before.humans(), changed.after.humans());
     let audience: Vec<Listener> = listeners
         .into_iter()
-        .filter(|l| after.contains(&l.user_id) || changed.removed.contains(&l.user_id) && before.contains(&l.user_id))
+        .filter(|l| after.contains(&l.user_id) || (changed.removed.contains(&l.user_id) && before.contains(&l.user_id)))
         .collect();
     let frame = frames::members_changed(id, &changed.added, &changed.removed, by);
     if let Err(err) = realtime.deliver(&app.store, id, audience, &frame, None).await {
