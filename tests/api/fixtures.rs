@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// The placeholders `events/README.md` documents.
-const PLACEHOLDERS: [&str; 12] = [
+const PLACEHOLDERS: [&str; 13] = [
     "token",
     "email",
     "password",
@@ -19,6 +19,7 @@ const PLACEHOLDERS: [&str; 12] = [
     "limit",
     "cursor",
     "connection_id",
+    "invitee_id",
 ];
 
 fn fixtures(function: Function) -> BTreeMap<String, String> {

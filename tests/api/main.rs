@@ -10,6 +10,7 @@ mod contract_gaps;
 mod conversations_create;
 mod conversations_history;
 mod conversations_list;
+mod conversations_members;
 mod conversations_read;
 mod faults;
 mod fixtures;

@@ -78,6 +78,9 @@ functions! {
     RouteFallback => route_fallback [without_app],
     ConversationsConnect => conversations_connect,
     ConversationsRead => conversations_read,
+    ConversationsMembersList => conversations_members_list,
+    ConversationsMembersAdd => conversations_members_add,
+    ConversationsMembersRemove => conversations_members_remove,
 }
 
 /// `users_get` becomes `users-get`, at compile time.

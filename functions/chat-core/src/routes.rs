@@ -11,6 +11,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/conversations/{conversation_id}"),
     ("POST", "/api/conversations/{conversation_id}/connect"),
     ("POST", "/api/conversations/{conversation_id}/read"),
+    ("GET", "/api/conversations/{conversation_id}/members"),
+    ("POST", "/api/conversations/{conversation_id}/members"),
+    ("DELETE", "/api/conversations/{conversation_id}/members/{user_id}"),
     ("POST", "/api/messages"),
 ];
 

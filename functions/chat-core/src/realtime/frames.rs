@@ -38,6 +38,11 @@ pub fn read(conversation_id: ConversationId, user_id: UserId, message_id: Messag
     json!({"type": "read", "conversation_id": conversation_id, "user_id": user_id, "message_id": message_id})
 }
 
+/// Sent to every member before and after a change of a group's members (the removed included).
+pub fn members_changed(conversation_id: ConversationId, added: &[UserId], removed: &[UserId], by: UserId) -> Value {
+    json!({"type": "members_changed", "conversation_id": conversation_id, "added": added, "removed": removed, "by": by})
+}
+
 pub fn pong() -> Value {
     json!({"type": "pong"})
 }

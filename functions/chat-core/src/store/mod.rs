@@ -8,6 +8,7 @@ pub mod error;
 pub mod inbox;
 pub mod items;
 pub mod keys;
+pub mod members;
 pub mod messages;
 pub mod reads;
 pub mod replies;
@@ -96,6 +97,10 @@ pub(crate) fn key_item(key: &keys::Key) -> StoreResult<Item> {
 
 pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
+}
+
+pub(crate) fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
 }
 
 /// One page of a listing, as read: items in order, and whether more remain after the last.
