@@ -310,7 +310,18 @@ impl TestEnv {
         reply.body["conversation_id"].as_str().unwrap().to_string()
     }
 
+    /// Sends as `user`, then lets the table's stream run as it does a moment after a send
+    /// ([`TestEnv::stream_message`]): inbox order and the sender's read position settled.
     pub async fn send(&self, user: &User, conversation: &str, text: &str) -> Reply {
+        let reply = self.send_unsettled(user, conversation, text).await;
+        if reply.status == 200 {
+            self.stream_message(conversation, user, &reply.body).await;
+        }
+        reply
+    }
+
+    /// Sends as `user` (`POST /api/messages`) and nothing more: what the sender sees at once.
+    pub async fn send_unsettled(&self, user: &User, conversation: &str, text: &str) -> Reply {
         self.call(
             Function::MessagesSend,
             "POST",

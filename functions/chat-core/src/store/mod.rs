@@ -206,7 +206,8 @@ impl Store {
             .map_err(StoreError::internal)?;
         let mut request: HashMap<_, _> = [(self.table.clone(), wanted)].into();
         let mut found = Vec::new();
-        for attempt in 0..5u32 {
+        // Under load DynamoDB hands keys back unprocessed: ask again, backing off (~2.5 s in all).
+        for attempt in 0..8u32 {
             let out = self
                 .client
                 .batch_get_item()
