@@ -15,6 +15,7 @@ mod conversations_read;
 mod faults;
 mod fixtures;
 mod hostile_input;
+mod inbox_activity;
 mod logs;
 mod messages_send;
 mod openapi;

@@ -2,6 +2,7 @@
 //! errors. `crate::http` turns it into a response, `crate::ws` into an error frame.
 
 use crate::store::StoreError;
+use crate::store::members::Refusal;
 use http::StatusCode;
 use serde_json::json;
 
@@ -90,3 +91,18 @@ impl From<StoreError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// A refused change of a group's members, in the contract's statuses and words.
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::NotGroup => Self::Conflict("only a group's members change".into()),
+            Refusal::TooMany => {
+                Self::Conflict(format!("a group has at most {} members", crate::domain::MAX_GROUP_MEMBERS))
+            }
+            Refusal::CallerNotMember => Self::not_found("conversation not found"),
+            Refusal::TargetNotMember => Self::not_found("member not found"),
+            Refusal::NotAdmin => Self::Forbidden("only an admin removes another member".into()),
+        }
+    }
+}

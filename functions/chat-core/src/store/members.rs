@@ -212,16 +212,3 @@ fn precheck(conversation: &Conversation, by: UserId) -> Result<&RosterItem, Refu
     let roster = conversation.roster.as_ref().ok_or(Refusal::NotGroup)?;
     if !conversation.has_member(by) { Err(Refusal::CallerNotMember) } else { Ok(roster) }
 }
-
-/// A refusal's status and words, as every edge answers it.
-impl From<Refusal> for crate::ApiError {
-    fn from(refusal: Refusal) -> Self {
-        match refusal {
-            Refusal::NotGroup => Self::Conflict("only a group's members change".into()),
-            Refusal::TooMany => Self::Conflict(format!("a group has at most {MAX_GROUP_MEMBERS} members")),
-            Refusal::CallerNotMember => Self::not_found("conversation not found"),
-            Refusal::TargetNotMember => Self::not_found("member not found"),
-            Refusal::NotAdmin => Self::Forbidden("only an admin removes another member".into()),
-        }
-    }
-}
