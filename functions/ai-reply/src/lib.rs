@@ -7,7 +7,7 @@
 //! failures, so that Lambda retries those records (`ReportBatchItemFailures`).
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
-use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use chat_core::App;
 use chat_core::ai::reply::{self, Agent, Outcome};
 use chat_core::store::items::MessageItem;
@@ -27,14 +27,9 @@ pub async fn handler(app: &App, agent: &Agent, event: Event, deadline: SystemTim
         .filter_map(|failed| async move { failed })
         .collect()
         .await;
-    let mut response = DynamoDbEventResponse::default();
-    for id in failed {
-        // An empty identifier makes Lambda retry the whole batch, which the claims make safe.
-        let mut failure = DynamoDbBatchItemFailure::default();
-        failure.item_identifier = Some(id);
-        response.batch_item_failures.push(failure);
-    }
-    response
+    // A record without a sequence number (an empty identifier) makes Lambda retry the whole
+    // batch, which the claims make safe.
+    chat_core::streams::retry(failed)
 }
 
 /// Handles one record; `true` when it must be retried.

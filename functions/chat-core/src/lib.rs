@@ -18,6 +18,7 @@ pub mod realtime;
 pub mod routes;
 pub mod secrets;
 pub mod store;
+pub mod streams;
 pub mod telemetry;
 pub mod views;
 pub mod ws;

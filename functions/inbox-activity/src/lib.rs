@@ -10,7 +10,7 @@
 //! as a batch item failure, so Lambda retries from there (`ReportBatchItemFailures`).
 
 use aws_lambda_events::event::dynamodb::Event;
-use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use chat_core::App;
 use chat_core::domain::{AGENT_ID, ConversationId, MessageId, UserId};
 use chat_core::store::items::MessageItem;
@@ -61,13 +61,7 @@ pub async fn handler(app: &App, event: Event) -> DynamoDbEventResponse {
         .filter_map(|failed| async move { failed })
         .collect()
         .await;
-    let mut response = DynamoDbEventResponse::default();
-    for id in failed {
-        let mut failure = DynamoDbBatchItemFailure::default();
-        failure.item_identifier = Some(id);
-        response.batch_item_failures.push(failure);
-    }
-    response
+    chat_core::streams::retry(failed)
 }
 
 /// `false` when it must be retried.
