@@ -124,7 +124,8 @@ async fn ask_connection_id(
         while let Some(message) = stream.next().await {
             let Ok(Message::Text(text)) = message else { continue };
             let frame: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
-            if let ("whoami", Some(id)) = (frame["type"].as_str().unwrap_or_default(), frame["connection_id"].as_str()) {
+            if let ("whoami", Some(id)) = (frame["type"].as_str().unwrap_or_default(), frame["connection_id"].as_str())
+            {
                 return Ok(id.to_string());
             }
         }

@@ -23,7 +23,10 @@ pub async fn run(stack: &Stack, members: usize, reps: usize, log: &Path) -> Resu
     let api = Api::new(&stack.http);
     let started = Instant::now();
     let users: Vec<User> = futures::stream::iter(0..members)
-        .map(|i| api.register(&format!("member{i}")))
+        .map(|i| {
+            let api = &api;
+            async move { api.register(&format!("member{i}")).await }
+        })
         .buffered(REGISTERING)
         .collect::<Vec<_>>()
         .await

@@ -48,11 +48,7 @@ impl Peer {
             .map_err(|e| format!("{}: {e}", log.display()))?;
         let mut child = Command::new("node")
             .arg(&script)
-            .envs([
-                ("AWS_ACCESS_KEY_ID", "bench"),
-                ("AWS_SECRET_ACCESS_KEY", "bench"),
-                ("AWS_REGION", "us-east-1"),
-            ])
+            .envs([("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench"), ("AWS_REGION", "us-east-1")])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log)
