@@ -2,7 +2,7 @@
 //! when each message frame arrived.
 
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -68,24 +68,32 @@ impl Api {
 pub struct Receipt {
     pub text: String,
     pub at: Instant,
+    /// The frame as it came (the peer row posts a copy of it).
+    pub frame: Value,
 }
 
-/// Opens a socket of `user` (its handshake also checks `conversation`); its reader reports every
-/// `message` frame on `receipts` until the socket ends.
+/// Opens a socket of `user` (with `conversation`, its handshake also checks that one); its reader
+/// reports every `message` frame on `receipts` until the socket ends. With `whoami`, asks the
+/// socket's connection id first (`{"action": "whoami"}`) and answers it.
 pub async fn open_socket(
     ws: &str,
     user: &User,
-    conversation: &str,
+    conversation: Option<&str>,
+    whoami: bool,
     receipts: mpsc::UnboundedSender<Receipt>,
-) -> Result<(), String> {
-    let url = format!("{ws}/?token={}&conversation_id={conversation}", user.token);
+) -> Result<Option<String>, String> {
+    let mut url = format!("{ws}/?token={}", user.token);
+    if let Some(conversation) = conversation {
+        url.push_str(&format!("&conversation_id={conversation}"));
+    }
     // A small read buffer: tungstenite zeroes all of it on every read, which would make the
     // bench's own receiving the bottleneck of what it measures.
     let config = WebSocketConfig::default().read_buffer_size(4096);
     let (socket, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
         .await
         .map_err(|e| format!("WebSocket handshake: {e}"))?;
-    let (_sink, mut stream) = socket.split();
+    let (mut _sink, mut stream) = socket.split();
+    let connection_id = if whoami { Some(ask_connection_id(&mut _sink, &mut stream).await?) } else { None };
     tokio::spawn(async move {
         // The write half stays alive with the reader, so the socket stays open.
         let _sink = _sink;
@@ -94,11 +102,38 @@ pub async fn open_socket(
             let at = Instant::now();
             let frame: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
             if let (Some("message"), Some(text)) = (frame["type"].as_str(), frame["message"].as_str()) {
-                let _ = receipts.send(Receipt { text: text.to_string(), at });
+                let text = text.to_string();
+                let _ = receipts.send(Receipt { text, at, frame });
             }
         }
     });
-    Ok(())
+    Ok(connection_id)
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Sends `{"action": "whoami"}` and reads up to its answer (a fresh socket gets nothing else
+/// first, except frames of conversations created meanwhile, which are skipped).
+async fn ask_connection_id(
+    sink: &mut futures::stream::SplitSink<Socket, Message>,
+    stream: &mut futures::stream::SplitStream<Socket>,
+) -> Result<String, String> {
+    let ask = json!({"action": "whoami"}).to_string();
+    sink.send(Message::text(ask)).await.map_err(|e| format!("whoami: {e}"))?;
+    let answer = async {
+        while let Some(message) = stream.next().await {
+            let Ok(Message::Text(text)) = message else { continue };
+            let frame: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
+            if let ("whoami", Some(id)) = (frame["type"].as_str().unwrap_or_default(), frame["connection_id"].as_str())
+            {
+                return Ok(id.to_string());
+            }
+        }
+        Err("the socket closed before answering whoami".to_string())
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), answer)
+        .await
+        .map_err(|_| "no whoami answer within 30 s".to_string())?
 }
 
 /// `store;dur=1.2, list;dur=3.4, post;dur=5.6;desc="…"` → (store, list, post) in ms.

@@ -3,15 +3,19 @@
 //! connections, posting to them: the send's `Server-Timing`), with the fan-out's default
 //! concurrency and sequentially (`FANOUT_CONCURRENCY=1`); then both again for 1,000 sockets
 //! with `WS_POST_LATENCY_MS` (`FANOUT_BENCH_LATENCY_MS`, default 5; 0 skips it), a stand-in for
-//! the round trip each post costs on AWS. Prints a table and writes docs/benchmarks/fanout.md.
+//! the round trip each post costs on AWS. Then a 256-member group with 2 sockets per member,
+//! and the same frame posted to the same sockets as AWS's simple-websockets-chat-app does it
+//! (`group.rs`, `peer.rs`). Prints a table and writes docs/benchmarks/fanout.md.
 //! Every delivery is counted: a lost frame fails the run.
 
 mod client;
+mod group;
+mod peer;
 mod report;
 mod stack;
 
 use client::{Api, Receipt, User, open_socket, server_timing};
-use serde_json::json;
+use serde_json::{Value, json};
 use stack::Stack;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -33,17 +37,33 @@ pub enum Mode {
     Sequential,
 }
 
+/// What a row measures.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Setup {
+    /// Two users, one direct conversation, the sockets half each user's.
+    Direct,
+    /// Our send to a group of this many members.
+    Group { members: usize },
+    /// The peer posting our frame to the group's sockets, from a warm Node process.
+    Peer,
+    /// The same, from a fresh Node process per post (start-up included in `wall_ms`).
+    PeerFresh,
+}
+
 /// One measured send.
 pub struct Sample {
     pub total_ms: f64,
     pub store_ms: f64,
     pub list_ms: f64,
     pub post_ms: f64,
+    /// The peer's process from spawn to exit (fresh processes only; NaN otherwise).
+    pub wall_ms: f64,
     pub delivered: usize,
 }
 
 /// The samples of one size, mode and emulated latency.
 pub struct Row {
+    pub setup: Setup,
     pub sockets: usize,
     pub mode: Mode,
     /// `WS_POST_LATENCY_MS` of the stack.
@@ -71,12 +91,23 @@ async fn main() -> ExitCode {
         .filter(|s: &Vec<usize>| !s.is_empty())
         .unwrap_or_else(|| SIZES.to_vec());
     let latency_ms = std::env::var("FANOUT_BENCH_LATENCY_MS").ok().and_then(|l| l.parse().ok()).unwrap_or(5u64);
+    // Which rows: `direct` (the sizes above), `group` (the group and the peer); both by default.
+    let wanted = std::env::var("FANOUT_BENCH_ROWS").unwrap_or_else(|_| "direct,group".into());
+    let wanted: Vec<&str> = wanted.split(',').map(str::trim).collect();
+    let members = std::env::var("FANOUT_BENCH_GROUP_MEMBERS")
+        .ok()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(group::MEMBERS)
+        .clamp(2, group::MEMBERS);
+    let group_members = wanted.contains(&"group").then_some(members);
     let largest = sizes.iter().copied().max().unwrap_or(1);
     let mut scenarios: Vec<Scenario> = [Mode::Concurrent, Mode::Sequential]
         .into_iter()
         .map(|mode| Scenario { mode, latency_ms: 0, sizes: sizes.clone() })
         .collect();
-    if latency_ms > 0 {
+    if !wanted.contains(&"direct") {
+        scenarios.clear();
+    } else if latency_ms > 0 {
         scenarios.extend([Mode::Concurrent, Mode::Sequential].map(|mode| Scenario {
             mode,
             latency_ms,
@@ -90,7 +121,7 @@ async fn main() -> ExitCode {
     };
     // On a signal the run is dropped, and with it the stack, which is stopped in order.
     let rows = tokio::select! {
-        rows = run(&bin_dir, &scenarios, reps) => rows,
+        rows = run(&bin_dir, &scenarios, group_members, reps) => rows,
         _ = interrupt.recv() => Err("interrupted".into()),
         _ = terminate.recv() => Err("terminated".into()),
     };
@@ -121,24 +152,18 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(bin_dir: &Path, scenarios: &[Scenario], reps: usize) -> Result<Vec<Row>, String> {
+async fn run(
+    bin_dir: &Path,
+    scenarios: &[Scenario],
+    group_members: Option<usize>,
+    reps: usize,
+) -> Result<Vec<Row>, String> {
     let log: PathBuf = bin_dir.join("fanout-bench.log");
     let _ = std::fs::remove_file(&log);
     let mut rows = Vec::new();
-    let endpoint = std::env::var("DYNAMODB_ENDPOINT").ok().filter(|e| !e.is_empty());
     for scenario in scenarios {
         let mode = scenario.mode;
-        let latency = scenario.latency_ms.to_string();
-        // Benchmark mode: sends answer with Server-Timing, which splits each send's time.
-        let mut env = vec![("WS_POST_LATENCY_MS", latency.as_str()), ("SERVER_TIMING", "1")];
-        // Another DynamoDB-compatible server instead of the stack's own (e.g. for a comparison).
-        if let Some(endpoint) = &endpoint {
-            env.push(("DYNAMODB_ENDPOINT", endpoint.as_str()));
-        }
-        if mode == Mode::Sequential {
-            env.push(("FANOUT_CONCURRENCY", "1"));
-        }
-        let stack = Stack::start(bin_dir, &env, &log)?;
+        let stack = start_stack(bin_dir, mode, scenario.latency_ms, &log)?;
         println!(
             "{}, {} ms added per post: local stack at {} and {}",
             report::mode_name(mode),
@@ -159,7 +184,8 @@ async fn run(bin_dir: &Path, scenarios: &[Scenario], reps: usize) -> Result<Vec<
             while open < sockets {
                 let batch = (sockets - open).min(OPENING);
                 let users = (open..open + batch).map(|i| if i % 2 == 0 { &bob } else { &alice });
-                let opening = users.map(|user| open_socket(&stack.ws, user, &conversation, receipts.clone()));
+                let opening =
+                    users.map(|user| open_socket(&stack.ws, user, Some(&conversation), false, receipts.clone()));
                 for opened in futures::future::join_all(opening).await {
                     opened?;
                 }
@@ -178,21 +204,53 @@ async fn run(bin_dir: &Path, scenarios: &[Scenario], reps: usize) -> Result<Vec<
                 );
                 samples.push(sample);
             }
-            rows.push(Row { sockets, mode, latency_ms: scenario.latency_ms, samples });
+            rows.push(Row { setup: Setup::Direct, sockets, mode, latency_ms: scenario.latency_ms, samples });
         }
         drop(stack);
+    }
+    if let Some(members) = group_members {
+        let stack = start_stack(bin_dir, Mode::Concurrent, 0, &log)?;
+        println!("group of {members}: local stack at {} and {}", stack.http, stack.ws);
+        rows.extend(group::run(&stack, members, reps, &log).await?);
     }
     Ok(rows)
 }
 
+/// A stack posting in `mode`, with `latency_ms` added per post, in benchmark mode.
+fn start_stack(bin_dir: &Path, mode: Mode, latency_ms: u64, log: &Path) -> Result<Stack, String> {
+    let latency = latency_ms.to_string();
+    // Benchmark mode: sends answer with Server-Timing, which splits each send's time.
+    let mut env = vec![("WS_POST_LATENCY_MS", latency.as_str()), ("SERVER_TIMING", "1")];
+    // Another DynamoDB-compatible server instead of the stack's own (e.g. for a comparison).
+    let endpoint = std::env::var("DYNAMODB_ENDPOINT").ok().filter(|e| !e.is_empty());
+    if let Some(endpoint) = &endpoint {
+        env.push(("DYNAMODB_ENDPOINT", endpoint.as_str()));
+    }
+    if mode == Mode::Sequential {
+        env.push(("FANOUT_CONCURRENCY", "1"));
+    }
+    Stack::start(bin_dir, &env, log)
+}
+
 /// Sends one message and waits until every socket has it: the time to the last one.
-async fn send(
+pub async fn send(
     api: &Api,
     sender: &User,
     conversation: &str,
     sockets: usize,
     received: &mut mpsc::UnboundedReceiver<Receipt>,
 ) -> Result<Sample, String> {
+    send_keeping_frame(api, sender, conversation, sockets, received).await.map(|(sample, _)| sample)
+}
+
+/// [`send`], also answering the frame as the first socket got it.
+pub async fn send_keeping_frame(
+    api: &Api,
+    sender: &User,
+    conversation: &str,
+    sockets: usize,
+    received: &mut mpsc::UnboundedReceiver<Receipt>,
+) -> Result<(Sample, Option<Value>), String> {
     while received.try_recv().is_ok() {}
     let text = format!("bench {}", uuid::Uuid::new_v4().simple());
     let started = Instant::now();
@@ -201,24 +259,47 @@ async fn send(
     if reply.status != 200 {
         return Err(format!("POST /api/messages answered {}: {}", reply.status, reply.body));
     }
+    let got = deliveries(received, &text, sockets, started).await;
+    let (store, list, post) = server_timing(&reply.server_timing);
+    let sample = Sample {
+        total_ms: (got.last - started).as_secs_f64() * 1000.0,
+        store_ms: store.unwrap_or(f64::NAN),
+        list_ms: list.unwrap_or(f64::NAN),
+        post_ms: post.unwrap_or(f64::NAN),
+        wall_ms: f64::NAN,
+        delivered: got.count,
+    };
+    Ok((sample, got.frame))
+}
+
+/// The sockets that got one message.
+pub struct Delivered {
+    pub count: usize,
+    /// When the last of them got it (the start when none did).
+    pub last: Instant,
+    /// The frame as the first of them got it.
+    pub frame: Option<Value>,
+}
+
+/// Waits until `sockets` sockets have the message `text` (or the timeout).
+pub async fn deliveries(
+    received: &mut mpsc::UnboundedReceiver<Receipt>,
+    text: &str,
+    sockets: usize,
+    started: Instant,
+) -> Delivered {
     let deadline = tokio::time::Instant::now() + DELIVERY_TIMEOUT;
-    let (mut delivered, mut last) = (0, started);
-    while delivered < sockets {
+    let mut got = Delivered { count: 0, last: started, frame: None };
+    while got.count < sockets {
         match tokio::time::timeout_at(deadline, received.recv()).await {
             Ok(Some(receipt)) if receipt.text == text => {
-                delivered += 1;
-                last = last.max(receipt.at);
+                got.count += 1;
+                got.last = got.last.max(receipt.at);
+                got.frame.get_or_insert(receipt.frame);
             }
             Ok(Some(_)) => {}
             Ok(None) | Err(_) => break,
         }
     }
-    let (store, list, post) = server_timing(&reply.server_timing);
-    Ok(Sample {
-        total_ms: (last - started).as_secs_f64() * 1000.0,
-        store_ms: store.unwrap_or(f64::NAN),
-        list_ms: list.unwrap_or(f64::NAN),
-        post_ms: post.unwrap_or(f64::NAN),
-        delivered,
-    })
+    got
 }

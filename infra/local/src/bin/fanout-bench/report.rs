@@ -1,6 +1,7 @@
 //! The bench's report: medians per size and mode, the targets, and the machine it ran on.
 
-use crate::{Mode, Row, Sample};
+use crate::group::SOCKETS_PER_MEMBER;
+use crate::{Mode, Row, Sample, Setup};
 
 /// Posting to 1,000 sockets at most this long.
 const TARGET_POST_MS: f64 = 150.0;
@@ -33,8 +34,17 @@ fn range(samples: &[Sample], value: fn(&Sample) -> f64) -> String {
 
 fn post_ms(rows: &[Row], sockets: usize, mode: Mode, latency_ms: u64) -> Option<f64> {
     rows.iter()
-        .find(|r| r.sockets == sockets && r.mode == mode && r.latency_ms == latency_ms)
+        .find(|r| r.setup == Setup::Direct && r.sockets == sockets && r.mode == mode && r.latency_ms == latency_ms)
         .map(|r| median(&r.samples, |s| s.post_ms))
+}
+
+fn row_of(rows: &[Row], wanted: fn(Setup) -> bool) -> Option<&Row> {
+    rows.iter().find(|r| wanted(r.setup))
+}
+
+/// A median in ms, or `–` when there is none (the peer has no `store` or `list`).
+fn ms(value: f64) -> String {
+    if value.is_finite() { format!("{value:.1} ms") } else { "–".into() }
 }
 
 pub fn markdown(rows: &[Row], reps: usize) -> String {
@@ -44,7 +54,11 @@ pub fn markdown(rows: &[Row], reps: usize) -> String {
          - Method: `infra/bench`. Two users, one direct conversation, 1, 100 and 1,000 sockets (half each user's; delivery is per user, \
          so each gets every frame of the conversation). Per size: one warm-up send, then {reps} sends of `POST /api/messages`; medians (and the \
          spread of `post`). \
-         Every delivery is counted.\n\n",
+         Then a group of 256 members with {SOCKETS_PER_MEMBER} sockets each, opened with `?token=` alone (every socket of a member gets its \
+         conversations' frames), the same warm-up and {reps} sends; and on the same sockets the peer: the same frame posted the way AWS's \
+         sample [simple-websockets-chat-app](https://github.com/aws-samples/simple-websockets-chat-app) does in \
+         [`sendmessage/app.js`](https://github.com/aws-samples/simple-websockets-chat-app/blob/fb1f0d686ae499194b2e9879e840c6222fd11f42/sendmessage/app.js) \
+         (below). Every delivery is counted.\n\n",
         chrono::Utc::now().format("%Y-%m-%d"),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         cpu_model(),
@@ -56,17 +70,23 @@ pub fn markdown(rows: &[Row], reps: usize) -> String {
     );
     for row in rows {
         let delivered: usize = row.samples.iter().map(|s| s.delivered).sum();
+        let sockets = match row.setup {
+            Setup::Direct => thousands(row.sockets),
+            _ => format!("{} ({} × {SOCKETS_PER_MEMBER})", thousands(row.sockets), row.sockets / SOCKETS_PER_MEMBER),
+        };
+        let fanout = match (row.setup, row.mode) {
+            (Setup::Direct, Mode::Concurrent) => "concurrent".to_string(),
+            (Setup::Direct, Mode::Sequential) => "sequential".to_string(),
+            (Setup::Group { members }, _) => format!("group of {members}, concurrent"),
+            (Setup::Peer, _) => "peer: JS SDK v3, `Promise.all`".to_string(),
+            (Setup::PeerFresh, _) => "peer, a fresh `node` per post".to_string(),
+        };
         out.push_str(&format!(
-            "| {} | {} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms ({}) | {delivered}/{} |\n",
-            thousands(row.sockets),
-            match row.mode {
-                Mode::Concurrent => "concurrent",
-                Mode::Sequential => "sequential",
-            },
+            "| {sockets} | {fanout} | {} | {:.1} ms | {} | {} | {:.1} ms ({}) | {delivered}/{} |\n",
             if row.latency_ms == 0 { "–".to_string() } else { format!("{} ms", row.latency_ms) },
             median(&row.samples, |s| s.total_ms),
-            median(&row.samples, |s| s.store_ms),
-            median(&row.samples, |s| s.list_ms),
+            ms(median(&row.samples, |s| s.store_ms)),
+            ms(median(&row.samples, |s| s.list_ms)),
             median(&row.samples, |s| s.post_ms),
             range(&row.samples, |s| s.post_ms),
             row.sockets * row.samples.len(),
@@ -102,6 +122,7 @@ pub fn markdown(rows: &[Row], reps: usize) -> String {
             slow / fast
         ));
     }
+    peer_text(&mut out, rows);
     out.push_str(
         "**Why concurrency buys only about 3× here.** On loopback a post has no network round trip to hide: it is all \
          CPU, about 0.22 ms of it per post spread over three processes (measured with `perf` and `/proc` while \
@@ -118,6 +139,54 @@ pub fn markdown(rows: &[Row], reps: usize) -> String {
          670–1,030 ms *POST → last socket* at 1,000 sockets: docs/benchmarks/local-dynamodb.md compares the two.\n",
     );
     out
+}
+
+/// The group against the peer: the post stages as a ratio, and what else each pays.
+fn peer_text(out: &mut String, rows: &[Row]) {
+    let (Some(group), Some(peer)) =
+        (row_of(rows, |s| matches!(s, Setup::Group { .. })), row_of(rows, |s| s == Setup::Peer))
+    else {
+        return;
+    };
+    let ours = median(&group.samples, |s| s.post_ms);
+    let theirs = median(&peer.samples, |s| s.post_ms);
+    let ratio = theirs / ours;
+    let verdict = if ratio >= 1.0 {
+        format!("ours is **{ratio:.1}×** faster")
+    } else {
+        format!("ours is **{:.1}×** slower", 1.0 / ratio)
+    };
+    out.push_str(&format!(
+        "**The group against the peer ({} sockets).** Posting the frame to every socket of the group: **{ours:.1} ms** \
+         ours (`post`), **{theirs:.1} ms** the peer's `Promise.all`: {verdict} (peer ÷ ours = {ratio:.2}). *POST → last \
+         socket* of the peer counts from handing it the job to the last socket, which includes building its client; \
+         ours adds the HTTP API, the Lambda emulation and the send's storing and reading the members' connections \
+         (`store`, `list`).",
+        thousands(group.sockets),
+    ));
+    if let Some(fresh) = row_of(rows, |s| s == Setup::PeerFresh) {
+        out.push_str(&format!(
+            " From a fresh `node` process per post (a cold start of the sample): `Promise.all` {:.1} ms, and {:.1} ms \
+             from spawning `node` to its exit ({:.1} ms to the last socket).",
+            median(&fresh.samples, |s| s.post_ms),
+            median(&fresh.samples, |s| s.wall_ms),
+            median(&fresh.samples, |s| s.total_ms),
+        ));
+    }
+    out.push_str(
+        "\n\n**How the peer posts.** `infra/peer-fanout/post.mjs` does what the sample's `sendmessage/app.js` does \
+         (its current version, on the AWS SDK for JavaScript v3): a new `ApiGatewayManagementApiClient` per invocation \
+         with the SDK's defaults, one `PostToConnectionCommand` per connection id, all started at once by \
+         `connectionIds.map(async …)` and awaited with one `Promise.all`. It posts to the same sockets, on the same \
+         `@connections` endpoint our functions use (`WEBSOCKET_ENDPOINT`), the same frame (its text made unique per \
+         post so that every delivery is counted at the sockets, at the same length), SigV4-signed with dummy \
+         credentials, as ours are. It is measured warm: one process serves every post of the row, as a warm Lambda \
+         instance serves many invocations, and its first post (a warm-up) is not counted. `Promise.all` is timed \
+         inside the script, from the first post started to the last answered; the sample's reading of the \
+         connections (a DynamoDB Scan) is not part of it. \"Unbounded\" is the code's: the SDK's HTTP agent still \
+         holds at most 50 sockets to the endpoint (its default `maxSockets`), where ours keeps up to 128 posts in \
+         flight (`FANOUT_CONCURRENCY`).\n\n",
+    );
 }
 
 fn thousands(n: usize) -> String {
