@@ -197,3 +197,36 @@ async fn forged_cursor_positions_are_400() {
         assert_eq!(reply.assert_error(400), "cursor is invalid", "position {position:?}");
     }
 }
+
+/// A membership written before read state (it carried a copy of the summary, no read
+/// position): its copied `last_message` counts as read, so an upgrade does not show every older
+/// conversation as unread; what arrives after it does count.
+#[tokio::test]
+async fn an_inbox_entry_from_before_read_state_counts_its_copied_last_message_as_read() {
+    use aws_sdk_dynamodb::types::AttributeValue as Av;
+    let env = TestEnv::new().await;
+    let (alice, bob) = (env.register("alice").await, env.register("bob").await);
+    let conversation = env.direct_conversation(&alice, &bob).await;
+    let old = env.send(&bob, &conversation, "from before the upgrade").await;
+    let copy: std::collections::HashMap<String, Av> = ["message_id", "sender_id", "message", "timestamp"]
+        .iter()
+        .map(|field| (field.to_string(), Av::S(old.body[*field].as_str().unwrap_or(&bob.id).to_string())))
+        .collect();
+    env.app
+        .store
+        .client()
+        .update_item()
+        .table_name(env.app.store.table())
+        .key("PK", Av::S(format!("USER#{}", alice.id)))
+        .key("SK", Av::S(format!("CONV#{conversation}")))
+        .update_expression("SET last_message = :copy REMOVE last_read_message_id, kind")
+        .expression_attribute_values(":copy", Av::M(copy))
+        .send()
+        .await
+        .unwrap();
+
+    let entry = list(&env, &alice).await.body[0].clone();
+    assert_eq!((&entry["unread_count"], &entry["last_read_message_id"]), (&json!(0), &old.body["message_id"]));
+    env.send(&bob, &conversation, "after the upgrade").await;
+    assert_eq!(list(&env, &alice).await.body[0]["unread_count"], json!(1));
+}

@@ -57,7 +57,7 @@ async fn create(app: &App, req: Request) -> ApiResult<Response<Body>> {
             (None, _) => return Err(ApiError::not_found("participant_id: no such user")),
             // The caller's read position in it comes with it.
             (Some(_), Some((existing, membership))) => {
-                let last_read = membership.as_ref().and_then(|m| m.last_read_message_id);
+                let last_read = membership.as_ref().and_then(|m| m.read_position());
                 let unread = app.store.unread_count(id, user, last_read).await?;
                 return json(StatusCode::OK, &existing.view(membership.as_ref(), unread));
             }

@@ -49,7 +49,7 @@ async fn add(app: &App, req: Request) -> ApiResult<Response<Body>> {
             None => None,
         }
     };
-    let last_read = membership.as_ref().and_then(|m| m.last_read_message_id);
+    let last_read = membership.as_ref().and_then(|m| m.read_position());
     let (changed, listeners, unread) = tokio::join!(
         app.store.add_members(conversation, user, &invitees),
         listening,

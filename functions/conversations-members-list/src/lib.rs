@@ -34,7 +34,7 @@ async fn list(app: &App, req: Request) -> ApiResult<Response<Body>> {
                 profile_picture: profile.profile_picture,
                 role: member.role,
                 joined_at: member.joined_at,
-                last_read_message_id: read.and_then(|m| m.last_read_message_id),
+                last_read_message_id: read.and_then(|m| m.read_position()),
             })
         })
         .collect();

@@ -111,7 +111,7 @@ impl Conversation {
             updated_at: item.updated_at.clone(),
             last_message: item.last_message.clone(),
             unread_count: unread,
-            last_read_message_id: reader.and_then(|m| m.last_read_message_id),
+            last_read_message_id: reader.and_then(MembershipItem::read_position),
         }
     }
 
@@ -128,6 +128,7 @@ impl Conversation {
             conversation_id: self.id(),
             kind: self.kind(),
             last_read_message_id: None,
+            legacy_last_message: None,
         }
     }
 }
@@ -339,7 +340,7 @@ impl Store {
             self.query_index("list conversations", keys::inbox_pk(user), after, limit, true, |_| String::new()).await?;
         let ids: Vec<ConversationId> = page.items.iter().map(|m| m.conversation_id).collect();
         // The page's conversations and its unread counts, all at once: one more round trip.
-        let counts = page.items.iter().map(|m| self.unread_count(m.conversation_id, user, m.last_read_message_id));
+        let counts = page.items.iter().map(|m| self.unread_count(m.conversation_id, user, m.read_position()));
         let (found, counts) =
             futures::future::join(self.conversations(&ids), futures::future::try_join_all(counts)).await;
         let (mut found, counts) = (found?, counts?);

@@ -175,6 +175,17 @@ pub struct MembershipItem {
     /// null) until set, so that conditions can compare it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_read_message_id: Option<MessageId>,
+    /// Items written before read state copied the conversation's summary here: its last
+    /// message counts as read, so that an upgrade does not mark every older conversation unread.
+    #[serde(default, rename = "last_message", skip_serializing)]
+    pub legacy_last_message: Option<MessageView>,
+}
+
+impl MembershipItem {
+    /// The last message the user has read, if any.
+    pub fn read_position(&self) -> Option<MessageId> {
+        self.last_read_message_id.or_else(|| self.legacy_last_message.as_ref().map(|m| m.message_id))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -102,7 +102,7 @@ impl Store {
             None => self.membership(user, id).await?,
         };
         let membership = membership.ok_or(StoreError::NotFound(Missing::Conversation))?;
-        let last = membership.last_read_message_id;
+        let last = membership.read_position();
         let unread_count = self.unread_count(id, user, last).await?;
         Ok(Marked::Unchanged(ReadState { conversation_id: id, last_read_message_id: last, unread_count }))
     }
