@@ -2,6 +2,8 @@
 //! and real WebSockets. The function binaries must be built first: `cargo build --workspace --bins`.
 //! The one test binary (each links the AWS SDK) takes its other modules from `tests/e2e/`.
 
+#[path = "e2e/groups.rs"]
+mod groups;
 #[path = "e2e/scripts.rs"]
 mod scripts;
 #[path = "e2e/streams.rs"]
