@@ -675,6 +675,10 @@ fn every_functions_environment_resolves_from_the_template() {
         "conversations-create",
         "conversations-history",
         "conversations-connect",
+        "conversations-read",
+        "conversations-members-list",
+        "conversations-members-add",
+        "conversations-members-remove",
         "messages-send",
         "ws-connect",
     ];
