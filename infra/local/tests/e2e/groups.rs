@@ -173,6 +173,11 @@ async fn groups_through_the_gateway() {
     send(&gw, &b, &group, "still here?").await.assert_envelope(404);
     let read_url = gw.url(&format!("/api/conversations/{group}/read"));
     post_json(&read_url, Some(&b.token), json!({"message_id": last})).await.assert_envelope(404);
+    get(&members, &b.token).await.assert_envelope(404);
+    assert!(
+        !inbox(&gw, &b).await.iter().any(|c| c["conversation_id"] == group.as_str()),
+        "the group stayed in B's inbox"
+    );
 
     // 3. C reads: every member's sockets (C's own included) get one `read`; again, nothing.
     let read = post_json(&read_url, Some(&c.token), json!({"message_id": last})).await;
