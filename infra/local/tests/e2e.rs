@@ -2,6 +2,8 @@
 //! and real WebSockets. The function binaries must be built first: `cargo build --workspace --bins`.
 //! The one test binary (each links the AWS SDK) takes its other modules from `tests/e2e/`.
 
+#[path = "e2e/groups.rs"]
+mod groups;
 #[path = "e2e/scripts.rs"]
 mod scripts;
 #[path = "e2e/streams.rs"]
@@ -673,6 +675,10 @@ fn every_functions_environment_resolves_from_the_template() {
         "conversations-create",
         "conversations-history",
         "conversations-connect",
+        "conversations-read",
+        "conversations-members-list",
+        "conversations-members-add",
+        "conversations-members-remove",
         "messages-send",
         "ws-connect",
     ];

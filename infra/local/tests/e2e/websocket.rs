@@ -6,12 +6,12 @@ use super::ws_client::{Socket, WAIT};
 use super::*;
 use std::collections::HashSet;
 
-struct User {
-    id: String,
-    token: String,
+pub(super) struct User {
+    pub(super) id: String,
+    pub(super) token: String,
 }
 
-async fn register(gw: &Gateway, name: &str) -> User {
+pub(super) async fn register(gw: &Gateway, name: &str) -> User {
     let email = format!("{name}-{}@example.com", uuid::Uuid::new_v4().simple());
     let reply = post_json(
         &gw.url("/api/auth/register"),
@@ -24,7 +24,7 @@ async fn register(gw: &Gateway, name: &str) -> User {
     User { id: body["user_id"].as_str().unwrap().into(), token: body["token"].as_str().unwrap().into() }
 }
 
-fn ws_url(gw: &Gateway, user: &User, conversation: Option<&str>) -> String {
+pub(super) fn ws_url(gw: &Gateway, user: &User, conversation: Option<&str>) -> String {
     let mut url = format!("{}/?token={}", gw.ws, user.token);
     if let Some(id) = conversation {
         url.push_str(&format!("&conversation_id={id}"));
@@ -32,7 +32,7 @@ fn ws_url(gw: &Gateway, user: &User, conversation: Option<&str>) -> String {
     url
 }
 
-async fn send(gw: &Gateway, user: &User, conversation: &str, text: &str) -> Reply {
+pub(super) async fn send(gw: &Gateway, user: &User, conversation: &str, text: &str) -> Reply {
     let body = json!({"conversation_id": conversation, "sender_id": user.id, "message": text});
     post_json(&gw.url("/api/messages"), Some(&user.token), body).await
 }
