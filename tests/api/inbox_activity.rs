@@ -5,28 +5,12 @@
 
 use crate::common::{assert_ok, ids, take_dynamodb_down};
 use chat_tests::Function::{ConversationsCreate, ConversationsList};
-use chat_tests::{TestEnv, User, root};
+use chat_tests::{TestEnv, User};
 use serde_json::{Value, json};
-use std::sync::atomic::{AtomicU64, Ordering};
-
-static SEQUENCE: AtomicU64 = AtomicU64::new(1_000_000);
 
 /// One INSERT record of `events/inbox-activity/insert.json` for the message a send answered.
 fn record(conversation: &str, sender: &User, sent: &Value) -> Value {
-    let text = std::fs::read_to_string(root().join("events/inbox-activity/insert.json")).unwrap();
-    let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed).to_string();
-    let mut filled = text;
-    for (key, value) in [
-        ("conversation_id", conversation),
-        ("message_id", sent["message_id"].as_str().unwrap()),
-        ("sender_id", &sender.id),
-        ("timestamp", sent["timestamp"].as_str().unwrap()),
-        ("sequence_number", &sequence),
-    ] {
-        filled = filled.replace(&format!("{{{{{key}}}}}"), value);
-    }
-    let event: Value = serde_json::from_str(&filled).unwrap();
-    event["Records"][0].clone()
+    chat_tests::message_record(conversation, sender, sent)
 }
 
 async fn run(env: &TestEnv, records: Vec<Value>) -> Vec<String> {

@@ -83,6 +83,25 @@ functions! {
     ConversationsMembersRemove => conversations_members_remove,
 }
 
+/// The stream's INSERT record of the message a send answered (`sent`, its 200 body):
+/// `events/inbox-activity/insert.json` filled, each with its own sequence number.
+pub fn message_record(conversation: &str, sender: &User, sent: &Value) -> Value {
+    let sequence = STREAM_SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_string();
+    let path = root().join("events/inbox-activity/insert.json");
+    let mut text = std::fs::read_to_string(&path).expect("events/inbox-activity/insert.json reads");
+    for (key, value) in [
+        ("conversation_id", conversation),
+        ("message_id", sent["message_id"].as_str().expect("a sent message's id")),
+        ("sender_id", &sender.id),
+        ("timestamp", sent["timestamp"].as_str().expect("a sent message's timestamp")),
+        ("sequence_number", &sequence),
+    ] {
+        text = text.replace(&format!("{{{{{key}}}}}"), value);
+    }
+    let event: Value = serde_json::from_str(&text).expect("the fixture is JSON");
+    event["Records"][0].clone()
+}
+
 /// `users_get` becomes `users-get`, at compile time.
 const fn crate_name<const N: usize>(ident: &str) -> [u8; N] {
     let bytes = ident.as_bytes();
@@ -332,23 +351,11 @@ impl TestEnv {
         .await
     }
 
-    /// What the table's stream does a moment after a send: `inbox-activity` (through its
-    /// fixture, `events/inbox-activity/insert.json`) moves the conversation up its members'
-    /// inboxes to the message `sent` (a send's 200 body).
+    /// What the table's stream does a moment after a send: `inbox-activity` moves the
+    /// conversation up its members' inboxes to the message `sent` (a send's 200 body).
     pub async fn stream_message(&self, conversation: &str, sender: &User, sent: &Value) {
-        let sequence = STREAM_SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_string();
-        let path = root().join("events/inbox-activity/insert.json");
-        let mut text = std::fs::read_to_string(&path).expect("events/inbox-activity/insert.json reads");
-        for (key, value) in [
-            ("conversation_id", conversation),
-            ("message_id", sent["message_id"].as_str().expect("a sent message's id")),
-            ("sender_id", &sender.id),
-            ("timestamp", sent["timestamp"].as_str().expect("a sent message's timestamp")),
-            ("sequence_number", &sequence),
-        ] {
-            text = text.replace(&format!("{{{{{key}}}}}"), value);
-        }
-        let event = serde_json::from_str(&text).expect("the fixture is a DynamoDB stream event");
+        let event = json!({ "Records": [message_record(conversation, sender, sent)] });
+        let event = serde_json::from_value(event).expect("the fixture is a DynamoDB stream event");
         let response = inbox_activity::handler(&self.app, event).await;
         assert!(response.batch_item_failures.is_empty(), "inbox-activity failed the record");
         record_replay("inbox-activity", "insert");

@@ -13,8 +13,7 @@
 use super::conversations::Conversation;
 use super::items::{ConnectionItem, ConversationItem, Entity, RosterItem, SubscriptionItem, UserConnectionsItem};
 use super::{
-    BATCH_GET_KEYS, Item, Store, StoreError, StoreResult, Transact, entity_type, from_item, key_item, keys, s,
-    sort_key, to_item,
+    Item, Store, StoreError, StoreResult, Transact, entity_type, from_item, key_item, keys, s, sort_key, to_item,
 };
 use crate::domain::{ConnectionId, ConversationId, UserId};
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
@@ -142,25 +141,15 @@ impl Store {
     /// The open connections of `users`: their connections items, strongly consistent (a socket
     /// gets every frame from its `$connect` on), one BatchGetItem per 100 users, in parallel.
     pub async fn listeners(&self, users: impl IntoIterator<Item = UserId>) -> StoreResult<Vec<Listener>> {
-        let users: Vec<UserId> = users.into_iter().collect();
-        let batches = users.chunks(BATCH_GET_KEYS).map(|chunk| self.connections_of(chunk));
+        let keys: Vec<Item> =
+            users.into_iter().map(|u| key_item(&keys::user_connections(u))).collect::<Result<_, _>>()?;
         let mut listeners = Vec::new();
-        for found in futures::future::try_join_all(batches).await? {
-            for item in found {
-                listeners.extend(
-                    item.connection_ids
-                        .into_iter()
-                        .map(|connection_id| Listener { user_id: item.user_id, connection_id }),
-                );
-            }
+        for item in self.batch_get_all("list connections", keys).await? {
+            let item: UserConnectionsItem = from_item(item)?;
+            let user_id = item.user_id;
+            listeners.extend(item.connection_ids.into_iter().map(|connection_id| Listener { user_id, connection_id }));
         }
         Ok(listeners)
-    }
-
-    /// One BatchGetItem: the connections items of at most 100 users.
-    async fn connections_of(&self, users: &[UserId]) -> StoreResult<Vec<UserConnectionsItem>> {
-        let keys: Vec<Item> = users.iter().map(|u| key_item(&keys::user_connections(*u))).collect::<Result<_, _>>()?;
-        self.batch_get("list connections", keys).await?.into_iter().map(from_item).collect()
     }
 
     /// Removes a connection: its item, its id in its owner's connections, and what older
